@@ -1,0 +1,59 @@
+/**
+ * One error type for the whole library. `code` is a closed union so callers can switch on
+ * it; `retriable` says whether the same call may succeed later unchanged (a broker that is
+ * down) or never will (a malformed thread id). Driver errors are mapped to this at the
+ * adapter boundary and kept as `cause`.
+ */
+export const errorCodes = [
+  // validation at the door: nothing was written
+  'invalid-thread-id',
+  'invalid-checkpoint-id',
+  'invalid-checkpoint',
+  'invalid-filter',
+  'invalid-options',
+  'not-serializable',
+  'payload-too-large',
+  // the log
+  'unknown-event-type',
+  'unsupported-schema-version',
+  'corrupt-event',
+  'incomplete-chunks',
+  'topic-mismatch',
+  'append-failed',
+  'buffer-closed',
+  // reads
+  'not-found',
+  'stale-read',
+  // services
+  'kafka-unavailable',
+  'mongo-unavailable',
+  'redis-unavailable',
+  'closed',
+  'timeout',
+] as const;
+
+export type ThreadlogErrorCode = (typeof errorCodes)[number];
+
+export interface ThreadlogErrorOptions {
+  retriable?: boolean;
+  cause?: unknown;
+  details?: Record<string, unknown>;
+}
+
+export class ThreadlogError extends Error {
+  override readonly name = 'ThreadlogError';
+  readonly code: ThreadlogErrorCode;
+  readonly retriable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ThreadlogErrorCode, message: string, options: ThreadlogErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.details = options.details;
+  }
+}
+
+export function isThreadlogError(e: unknown, code?: ThreadlogErrorCode): e is ThreadlogError {
+  return e instanceof ThreadlogError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,111 @@
+/**
+ * Events of schema v1: what the log holds. These are the decoded, in-memory shapes; the wire
+ * format (headers, envelope, compression, chunks) is in docs/events.md and src/events/codec.ts.
+ *
+ * Serialized values are always `{ type, value }` pairs as produced by a LangGraph
+ * `SerializerProtocol.dumpsTyped` (type tag such as "json" or "bytes", then the bytes).
+ */
+
+export const SCHEMA_VERSION = 1;
+
+export const eventTypes = ['checkpoint', 'writes', 'thread-deleted'] as const;
+export type EventType = (typeof eventTypes)[number];
+
+/** LangGraph channel versions are numbers or strings (`getNextVersion` decides). */
+export type ChannelVersion = number | string;
+
+export interface TypedValue {
+  /** serializer type tag, e.g. "json", "bytes", "empty" */
+  type: string;
+  value: Uint8Array;
+}
+
+/**
+ * A channel value as carried by a checkpoint event.
+ * - `snapshot`: the whole serialized value.
+ * - `append`: the value of `base` (the previous version of the same channel, same thread and
+ *   namespace) followed by `items`, each serialized on its own. `depth` counts appends since
+ *   the last snapshot; writers emit a snapshot every K versions so a read never walks far.
+ */
+export type ChannelValue =
+  | { kind: 'snapshot'; channel: string; version: ChannelVersion; value: TypedValue }
+  | {
+      kind: 'append';
+      channel: string;
+      version: ChannelVersion;
+      base: ChannelVersion;
+      depth: number;
+      items: TypedValue[];
+    };
+
+/** The checkpoint without `channel_values`, in LangGraph's own field names. */
+export interface CheckpointHeader {
+  v: number;
+  id: string;
+  ts: string;
+  channel_versions: Record<string, ChannelVersion>;
+  versions_seen: Record<string, Record<string, ChannelVersion>>;
+  /** any other field LangGraph adds (e.g. pending_sends in older versions), kept verbatim */
+  [extra: string]: unknown;
+}
+
+/** LangGraph checkpoint metadata: plain JSON (source, step, parents, user keys). */
+export type CheckpointMetadata = Record<string, unknown>;
+
+interface EventBase {
+  /** unique per event; lets consumers and audits name an event independent of its position */
+  eventId: string;
+  threadId: string;
+  /** milliseconds since epoch, set by the writer */
+  ts: number;
+}
+
+export interface CheckpointEvent extends EventBase {
+  type: 'checkpoint';
+  checkpointNs: string;
+  checkpointId: string;
+  parentCheckpointId: string | undefined;
+  checkpoint: CheckpointHeader;
+  metadata: CheckpointMetadata;
+  /** only the channels whose versions are new in this save (LangGraph's `newVersions`) */
+  values: ChannelValue[];
+}
+
+export interface PendingWrite {
+  idx: number;
+  channel: string;
+  value: TypedValue;
+}
+
+export interface WritesEvent extends EventBase {
+  type: 'writes';
+  checkpointNs: string;
+  checkpointId: string;
+  taskId: string;
+  taskPath: string;
+  writes: PendingWrite[];
+}
+
+export interface ThreadDeletedEvent extends EventBase {
+  type: 'thread-deleted';
+}
+
+export type ThreadlogEvent = CheckpointEvent | WritesEvent | ThreadDeletedEvent;
+
+/** Where an event landed in the log. Offsets are decimal strings (Kafka offsets are int64). */
+export interface LogPosition {
+  partition: number;
+  offset: string;
+}
+
+export interface Receipt extends LogPosition {
+  topic: string;
+}
+
+/** A decoded event with the position of its (last) record in the log. */
+export interface LoggedEvent {
+  event: ThreadlogEvent;
+  position: LogPosition;
+  /** the stored bytes (after reassembly, before decompression), for audits and hash chains */
+  raw: Uint8Array;
+}
