@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { stackEndpoints } from './env.ts';
+import { stackEndpoints, type StackEndpoints } from './env.ts';
 import { probeServices, type ServiceName } from './probe.ts';
 
 const run = promisify(execFile);
@@ -50,6 +50,6 @@ async function failing(ep: ReturnType<typeof stackEndpoints>): Promise<Array<[Se
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    endpoints: import('./env.ts').StackEndpoints;
+    endpoints: StackEndpoints;
   }
 }

@@ -1,0 +1,48 @@
+/**
+ * The environment, parsed once for every entry point (CLI, projector, demo, benchmarks).
+ * The library itself never reads process.env; it gets these values as options.
+ * Defaults point at the local stack started by infra/stack.sh.
+ */
+import { z } from 'zod';
+
+const schema = z.object({
+  THREADLOG_KAFKA_PORT: z.string().regex(/^\d+$/).default('19092'),
+  THREADLOG_MONGO_PORT: z.string().regex(/^\d+$/).default('27018'),
+  THREADLOG_REDIS_PORT: z.string().regex(/^\d+$/).default('16379'),
+  THREADLOG_KAFKA_BROKERS: z.string().min(1).optional(),
+  // multi-host seed lists (m1:27017,m2:27017) are not WHATWG URLs, so check the scheme only
+  THREADLOG_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
+  THREADLOG_MONGO_DB: z.string().min(1).default('threadlog'),
+  THREADLOG_REDIS_URL: z.string().url().optional(),
+  THREADLOG_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('threadlog'),
+  THREADLOG_PARTITIONS: z.coerce.number().int().positive().default(12),
+  THREADLOG_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+export interface ThreadlogEnv {
+  kafkaBrokers: string[];
+  mongoUrl: string;
+  mongoDb: string;
+  redisUrl: string;
+  topicPrefix: string;
+  partitions: number;
+  logLevel: string;
+}
+
+export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid environment: ${issues}`);
+  }
+  const e = parsed.data;
+  return {
+    kafkaBrokers: (e.THREADLOG_KAFKA_BROKERS ?? `127.0.0.1:${e.THREADLOG_KAFKA_PORT}`).split(',').map((s) => s.trim()),
+    mongoUrl: e.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${e.THREADLOG_MONGO_PORT}/`,
+    mongoDb: e.THREADLOG_MONGO_DB,
+    redisUrl: e.THREADLOG_REDIS_URL ?? `redis://127.0.0.1:${e.THREADLOG_REDIS_PORT}`,
+    topicPrefix: e.THREADLOG_TOPIC_PREFIX,
+    partitions: e.THREADLOG_PARTITIONS,
+    logLevel: e.THREADLOG_LOG_LEVEL,
+  };
+}

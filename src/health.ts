@@ -1,0 +1,86 @@
+/**
+ * Service probes: one real round trip to each of Kafka, MongoDB and Redis (a port can be
+ * open before the service serves). Used by `threadlog health`, the test harness, and the
+ * store's health().
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { MongoClient } from 'mongodb';
+import { Redis } from 'ioredis';
+
+export interface ServiceEndpoints {
+  kafkaBrokers: string[];
+  mongoUrl: string;
+  redisUrl: string;
+}
+
+export type ServiceName = 'kafka' | 'mongodb' | 'redis';
+
+export interface ProbeResult {
+  ok: boolean;
+  latencyMs: number;
+  error?: string;
+}
+
+export async function probeServices(
+  ep: ServiceEndpoints,
+  timeoutMs = 2000,
+): Promise<Record<ServiceName, ProbeResult>> {
+  const [kafka, mongodb, redis] = await Promise.all([
+    timed(() => probeKafka(ep.kafkaBrokers, timeoutMs)),
+    timed(() => probeMongo(ep.mongoUrl, timeoutMs)),
+    timed(() => probeRedis(ep.redisUrl, timeoutMs)),
+  ]);
+  return { kafka, mongodb, redis };
+}
+
+async function timed(fn: () => Promise<void>): Promise<ProbeResult> {
+  const start = performance.now();
+  try {
+    await fn();
+    return { ok: true, latencyMs: performance.now() - start };
+  } catch (e) {
+    return { ok: false, latencyMs: performance.now() - start, error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+async function probeKafka(brokers: string[], timeoutMs: number): Promise<void> {
+  const kafka = new Kafka({
+    clientId: 'threadlog-probe',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
+    retry: { retries: 0 },
+  });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function probeMongo(url: string, timeoutMs: number): Promise<void> {
+  const client = new MongoClient(url, { serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs });
+  try {
+    await client.db('admin').command({ ping: 1 });
+  } finally {
+    await client.close();
+  }
+}
+
+async function probeRedis(url: string, timeoutMs: number): Promise<void> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+  });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } finally {
+    redis.disconnect();
+  }
+}
