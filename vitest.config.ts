@@ -11,6 +11,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.int.test.ts', 'node_modules/**'],
           testTimeout: 20_000,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -22,6 +23,8 @@ export default defineConfig({
           hookTimeout: 180_000,
           // Two cores: files run two at a time, each on its own topics, database and keys.
           maxWorkers: 2,
+          // unit first; integration after, in its own group (different worker count)
+          sequence: { groupOrder: 1 },
           globals: true,
         },
       },
