@@ -8,7 +8,9 @@ export const errorCodes = [
   // validation at the door: nothing was written
   'invalid-thread-id',
   'invalid-checkpoint-id',
+  'invalid-checkpoint-ns',
   'invalid-checkpoint',
+  'invalid-event',
   'invalid-filter',
   'invalid-options',
   'not-serializable',
@@ -18,6 +20,8 @@ export const errorCodes = [
   'unsupported-schema-version',
   'corrupt-event',
   'incomplete-chunks',
+  // an append delta whose base chain cannot be walked back to a snapshot
+  'broken-delta-chain',
   'topic-mismatch',
   'append-failed',
   'buffer-closed',
