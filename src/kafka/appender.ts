@@ -1,0 +1,410 @@
+/**
+ * The batching appender. kafkajs has no linger and its idempotent producer sends one request
+ * at a time per broker, so N concurrent `send()` calls cost N round trips. This coalesces
+ * concurrent appends into `sendBatch` calls: one batch is in flight while the next one
+ * accumulates ("group commit"), so a lone save is sent at once and a crowd of saves shares a
+ * round trip. One batch in flight also keeps per-partition order without relying on kafkajs.
+ */
+import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer, type RecordMetadata } from 'kafkajs';
+import { ThreadlogError } from '../errors.ts';
+import type { Receipt } from '../events/types.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { mapKafkaError } from './client.ts';
+import { noopAppenderMetrics, type AppenderMetrics } from './metrics.ts';
+import { partitionFor } from './partition.ts';
+
+/** One Kafka record; the same shape as the codec's `EncodedRecord`. */
+export interface AppendRecord {
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+export interface AppenderOptions {
+  topic: string;
+  /** must equal the topic's partition count (ensureTopics returns it) */
+  partitions: number;
+  /** a connected producer that we use and never disconnect; it must be idempotent */
+  producer?: Producer;
+  /** used to create (and later disconnect) our own producer when none is passed */
+  kafka?: Kafka;
+  /** extra wait before sending when idle; 0 sends on the next event-loop turn */
+  lingerMs: number;
+  maxBatchBytes: number;
+  /** accepted-but-unacknowledged bytes above which append() waits */
+  maxBufferedBytes: number;
+  /** broker-side wait for the in-sync replicas (acks=-1) */
+  ackTimeoutMs: number;
+  /** batch-level compression (ZSTD needs registerZstdCodec()) */
+  compression: CompressionTypes;
+  logger: Logger;
+  metrics: AppenderMetrics;
+}
+
+export const defaultAppenderOptions = {
+  partitions: 12,
+  // Measured (bench/write.ts): with one batch in flight, batches form naturally under load,
+  // so waiting when idle only adds latency to lone saves.
+  lingerMs: 0,
+  maxBatchBytes: 1024 * 1024,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  ackTimeoutMs: 30_000,
+  compression: CompressionTypes.None,
+  logger: silentLogger,
+  metrics: noopAppenderMetrics,
+} satisfies Partial<AppenderOptions>;
+
+export interface Appender {
+  /** appends the records of one event, in order; resolves with its last record's position */
+  append(records: AppendRecord[]): Promise<Receipt>;
+  /** resolves when every append made before it has settled (it never rejects) */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+  readonly bufferedBytes: number;
+}
+
+// Record framing in a v2 record batch (length, attributes, deltas, varints) is ~20 bytes,
+// plus the header key/value lengths; an estimate is enough for batching and back-pressure.
+const RECORD_OVERHEAD = 24;
+const HEADER_OVERHEAD = 4;
+
+export function recordBytes(r: AppendRecord): number {
+  let n = RECORD_OVERHEAD + Buffer.byteLength(r.key) + r.value.length;
+  for (const [k, v] of Object.entries(r.headers)) n += HEADER_OVERHEAD + Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+interface Pending {
+  records: AppendRecord[];
+  sizes: number[];
+  partitions: number[];
+  bytes: number;
+  /** index of the next record to put into a batch */
+  next: number;
+  /** records not yet acknowledged */
+  remaining: number;
+  failed: boolean;
+  last: Receipt | undefined;
+  started: bigint;
+  resolve(r: Receipt): void;
+  reject(e: ThreadlogError): void;
+  settled: Promise<void>;
+}
+
+interface BatchEntry {
+  pending: Pending;
+  index: number;
+}
+
+export function createAppender(options: Partial<AppenderOptions> & Pick<AppenderOptions, 'topic'>): Appender {
+  const o = { ...defaultAppenderOptions, ...options };
+  validate(o);
+  const { topic, logger, metrics } = o;
+  const log = logger.child({ component: 'appender', topic });
+
+  const owned = o.producer === undefined;
+  let producer: Producer | undefined = o.producer;
+  let producerReady: Promise<Producer> | undefined = producer ? Promise.resolve(producer) : undefined;
+
+  const queue: Pending[] = []; // admitted, with records still to send; order = append order
+  const waiting: Pending[] = []; // held back by maxBufferedBytes, FIFO
+  const unsettled = new Set<Pending>();
+  let buffered = 0;
+  let inFlight = false;
+  let scheduled = false;
+  let lingerTimer: NodeJS.Timeout | undefined;
+  let current: Promise<void> = Promise.resolve();
+  let closed = false;
+  let closing: Promise<void> | undefined;
+
+  function ownProducer(): Promise<Producer> {
+    producerReady ??= (async () => {
+      const p = o.kafka!.producer({
+        idempotent: true,
+        // kafkajs requires 1 for idempotence; it is also what keeps our batches in order
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      await p.connect();
+      producer = p;
+      return p;
+    })();
+    producerReady.catch(() => {
+      producerReady = undefined; // the next batch tries to connect again
+    });
+    return producerReady;
+  }
+
+  /**
+   * After a failed batch the broker may still have written it, but kafkajs rolls its sequence
+   * numbers back; the next batch would reuse them and could be acknowledged as a "duplicate"
+   * of the failed one without being written. A fresh producer id makes that impossible.
+   */
+  async function replaceProducer(): Promise<void> {
+    if (!owned) {
+      log.warn({}, 'a batch failed on a producer passed in; it keeps its producer id (see appender.ts)');
+      return;
+    }
+    const old = producer;
+    producer = undefined;
+    producerReady = undefined;
+    if (old) await old.disconnect().catch((e: unknown) => log.warn({ err: e }, 'disconnecting the failed producer'));
+  }
+
+  function setBuffered(delta: number): void {
+    buffered += delta;
+    metrics.setBufferedBytes(buffered);
+  }
+
+  function admit(p: Pending): void {
+    queue.push(p);
+    setBuffered(p.bytes);
+    schedule();
+  }
+
+  function admitWaiting(): void {
+    // An event bigger than the whole buffer is admitted alone, or it would wait forever.
+    while (waiting.length > 0 && (buffered === 0 || buffered + waiting[0]!.bytes <= o.maxBufferedBytes)) {
+      admit(waiting.shift()!);
+    }
+  }
+
+  function queuedBytes(): number {
+    let n = 0;
+    for (const p of queue) for (let i = p.next; i < p.records.length; i++) n += p.sizes[i]!;
+    return n;
+  }
+
+  function schedule(): void {
+    if (inFlight || scheduled || queue.length === 0) return;
+    scheduled = true;
+    if (o.lingerMs > 0 && !closed && queuedBytes() < o.maxBatchBytes) {
+      lingerTimer = setTimeout(fire, o.lingerMs);
+    } else {
+      // The next turn of the event loop: appends made in the same tick share the batch.
+      setImmediate(fire);
+    }
+  }
+
+  function fire(): void {
+    scheduled = false;
+    if (lingerTimer !== undefined) clearTimeout(lingerTimer);
+    lingerTimer = undefined;
+    sendNext();
+  }
+
+  function takeBatch(): BatchEntry[] {
+    const batch: BatchEntry[] = [];
+    let bytes = 0;
+    while (queue.length > 0) {
+      const p = queue[0]!;
+      const size = p.sizes[p.next]!;
+      if (batch.length > 0 && bytes + size > o.maxBatchBytes) break;
+      batch.push({ pending: p, index: p.next });
+      bytes += size;
+      p.next += 1;
+      if (p.next === p.records.length) queue.shift();
+    }
+    return batch;
+  }
+
+  function sendNext(): void {
+    if (inFlight || queue.length === 0) return;
+    inFlight = true;
+    const batch = takeBatch();
+    current = sendBatch(batch).finally(() => {
+      inFlight = false;
+      admitWaiting();
+      // Whatever accumulated meanwhile has already waited a round trip: send it now.
+      if (queue.length > 0 && !scheduled) {
+        scheduled = true;
+        setImmediate(fire);
+      }
+    });
+  }
+
+  async function sendBatch(batch: BatchEntry[]): Promise<void> {
+    let bytes = 0;
+    const messages: Message[] = batch.map(({ pending, index }) => {
+      bytes += pending.sizes[index]!;
+      const r = pending.records[index]!;
+      return { key: r.key, value: r.value, headers: r.headers, partition: pending.partitions[index]! };
+    });
+    metrics.observeBatch(batch.length, bytes);
+    try {
+      const p = producer ?? (await ownProducer());
+      const response = await p.sendBatch({
+        topicMessages: [{ topic, messages }],
+        acks: -1,
+        timeout: o.ackTimeoutMs,
+        compression: o.compression,
+      });
+      settleBatch(batch, baseOffsets(response));
+    } catch (e) {
+      const err = mapKafkaError(e, `appending ${batch.length} records to ${topic}`);
+      log.warn({ err: e, code: err.code, records: batch.length }, 'append batch failed');
+      failBatch(batch, err);
+      await replaceProducer();
+    } finally {
+      setBuffered(-bytes);
+    }
+  }
+
+  function baseOffsets(response: RecordMetadata[]): Map<number, bigint> {
+    const m = new Map<number, bigint>();
+    for (const r of response) {
+      if (r.topicName !== topic) continue;
+      if (r.errorCode !== 0 || r.baseOffset === undefined) {
+        throw new ThreadlogError('append-failed', `partition ${r.partition} answered error ${r.errorCode} without an offset`);
+      }
+      m.set(r.partition, BigInt(r.baseOffset));
+    }
+    return m;
+  }
+
+  function settleBatch(batch: BatchEntry[], bases: Map<number, bigint>): void {
+    // kafkajs keeps the order of the messages within each partition, and the broker gives a
+    // record batch contiguous offsets from baseOffset: the i-th record of a partition in
+    // this batch is at baseOffset + i.
+    const seen = new Map<number, bigint>();
+    const offsets: Array<bigint | undefined> = batch.map(({ pending, index }) => {
+      const partition = pending.partitions[index]!;
+      const base = bases.get(partition);
+      if (base === undefined) return undefined;
+      const i = seen.get(partition) ?? 0n;
+      seen.set(partition, i + 1n);
+      return base + i;
+    });
+    batch.forEach(({ pending, index }, i) => {
+      if (pending.failed) return;
+      const offset = offsets[i];
+      if (offset === undefined) {
+        reject(pending, new ThreadlogError('append-failed', `no offset in the produce response for partition ${pending.partitions[index]}`));
+        return;
+      }
+      pending.remaining -= 1;
+      if (index === pending.records.length - 1) {
+        pending.last = { topic, partition: pending.partitions[index]!, offset: offset.toString() };
+      }
+      if (pending.remaining === 0) {
+        unsettled.delete(pending);
+        metrics.observeSave(Number(process.hrtime.bigint() - pending.started) / 1e9);
+        pending.resolve(pending.last!);
+      }
+    });
+  }
+
+  function failBatch(batch: BatchEntry[], err: ThreadlogError): void {
+    for (const { pending } of batch) if (!pending.failed) reject(pending, err);
+  }
+
+  function reject(p: Pending, err: ThreadlogError): void {
+    p.failed = true;
+    unsettled.delete(p);
+    metrics.countError(err.code);
+    // The rest of a failed multi-record event must not be written: drop what is unsent.
+    const at = queue.indexOf(p);
+    if (at >= 0) {
+      queue.splice(at, 1);
+      let unsent = 0;
+      for (let i = p.next; i < p.records.length; i++) unsent += p.sizes[i]!;
+      setBuffered(-unsent);
+    }
+    if (p.next > 0 && p.next < p.records.length) {
+      err = new ThreadlogError(err.code, `${err.message} (the first ${p.next} of ${p.records.length} records may be in the log)`, {
+        retriable: err.retriable,
+        cause: err.cause,
+        details: { ...err.details, partial: true },
+      });
+    }
+    p.reject(err);
+  }
+
+  function append(records: AppendRecord[]): Promise<Receipt> {
+    if (closed) {
+      metrics.countError('buffer-closed');
+      return Promise.reject(new ThreadlogError('buffer-closed', `appender for ${topic} is closed`));
+    }
+    if (records.length === 0) {
+      return Promise.reject(new ThreadlogError('invalid-options', 'append needs at least one record'));
+    }
+    const sizes = records.map(recordBytes);
+    const partitions = records.map((r) => partitionFor(r.key, o.partitions));
+    let resolve!: (r: Receipt) => void;
+    let rejectFn!: (e: ThreadlogError) => void;
+    const promise = new Promise<Receipt>((res, rej) => {
+      resolve = res;
+      rejectFn = rej;
+    });
+    const p: Pending = {
+      records,
+      sizes,
+      partitions,
+      bytes: sizes.reduce((a, b) => a + b, 0),
+      next: 0,
+      remaining: records.length,
+      failed: false,
+      last: undefined,
+      started: process.hrtime.bigint(),
+      resolve,
+      reject: rejectFn,
+      settled: promise.then(
+        () => undefined,
+        () => undefined,
+      ),
+    };
+    unsettled.add(p);
+    // Never overtake an append that is already waiting: callers rely on call order.
+    if (waiting.length === 0 && (buffered === 0 || buffered + p.bytes <= o.maxBufferedBytes)) admit(p);
+    else waiting.push(p);
+    return promise;
+  }
+
+  async function flush(): Promise<void> {
+    const pending = [...unsettled].map((p) => p.settled);
+    // Skip the linger: someone is waiting for these now.
+    if (lingerTimer !== undefined) {
+      clearTimeout(lingerTimer);
+      lingerTimer = undefined;
+      setImmediate(fire);
+    }
+    await Promise.all(pending);
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      closed = true;
+      await flush();
+      await current; // a failed batch may still be replacing its producer
+      if (owned && producerReady) {
+        const p = await producerReady.catch(() => undefined);
+        await p?.disconnect();
+      }
+      producer = undefined;
+    })();
+    return closing;
+  }
+
+  return {
+    append,
+    flush,
+    close,
+    [Symbol.asyncDispose]: close,
+    get bufferedBytes() {
+      return buffered;
+    },
+  };
+}
+
+function validate(o: AppenderOptions): void {
+  const bad = (why: string): never => {
+    throw new ThreadlogError('invalid-options', `createAppender: ${why}`);
+  };
+  if (!o.producer && !o.kafka) bad('pass a connected producer or a Kafka client');
+  if (!Number.isInteger(o.partitions) || o.partitions < 1) bad('partitions must be a positive integer');
+  if (!(o.lingerMs >= 0)) bad('lingerMs must be >= 0');
+  if (!(o.maxBatchBytes > 0)) bad('maxBatchBytes must be > 0');
+  if (!(o.maxBufferedBytes > 0)) bad('maxBufferedBytes must be > 0');
+}
