@@ -77,6 +77,8 @@ async function probeRedis(url: string, timeoutMs: number): Promise<void> {
     connectTimeout: timeoutMs,
     retryStrategy: () => null,
   });
+  // the failure surfaces through connect(); without a listener ioredis also prints it
+  redis.on('error', () => undefined);
   try {
     await redis.connect();
     await redis.ping();
