@@ -36,6 +36,12 @@ export type ChannelValue =
       base: ChannelVersion;
       depth: number;
       items: TypedValue[];
+      /**
+       * element count of the base value, when the writer knew it: lets a reader detect a
+       * base that is not the value the writer extended (e.g. a forked thread reusing a
+       * version) instead of returning a wrong list
+       */
+      baseLength?: number;
     };
 
 /** The checkpoint without `channel_values`, in LangGraph's own field names. */
