@@ -31,6 +31,8 @@ export const errorCodes = [
   // services
   'kafka-unavailable',
   'mongo-unavailable',
+  // the server answered but refused the operation (a document it cannot store): not retriable
+  'mongo-rejected',
   'redis-unavailable',
   'closed',
   'timeout',

@@ -1,0 +1,172 @@
+/**
+ * The MongoDB projection: one collection per document kind, named `<generation>_<kind>` so a
+ * rebuild writes a new generation beside the serving one. Every lookup is by `_id` or by an
+ * `_id` prefix range (see projection/ids.ts); the only scans are cross-thread listings.
+ */
+import type { Db, Document, Sort } from 'mongodb';
+import type { ChannelValue, ChannelVersion } from '../events/types.ts';
+import { ThreadlogError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { collectionKinds, type CollectionKind, type Pos, type PositionedEvent } from '../projection/documents.ts';
+import { ids, idRange } from '../projection/ids.ts';
+import { metadataQuery } from '../projection/metadata.ts';
+import { applyBatch, deletionOps, runBulks, type ApplyBatchOptions, type BatchResult, type Collections, type IdDoc } from './apply.ts';
+import { mongoCall } from './errors.ts';
+import { toChannelValue, toCheckpointRecord, toWriteRecord, type CheckpointRecord, type WriteRecord } from './records.ts';
+
+export interface ProjectionStoreOptions {
+  /** a database of a client the caller created (and closes) */
+  db: Db;
+  /** collection name prefix; letters, digits, `_` and `-` */
+  generation: string;
+  logger?: Logger;
+  /**
+   * Secondary indexes for the queries that cannot use `_id`: `auto` creates them on MongoDB
+   * and skips them on FerretDB, whose SQLite backend would maintain but never use them.
+   */
+  secondaryIndexes?: 'auto' | 'create' | 'skip';
+}
+
+export const defaultProjectionStoreOptions = { logger: silentLogger, secondaryIndexes: 'auto' } as const;
+
+export interface ListOptions {
+  /** only checkpoints with an id lower than this one (exclusive, for paging) */
+  before?: string;
+  limit?: number;
+}
+
+export interface ProjectionStore {
+  readonly generation: string;
+  readonly collections: Readonly<Collections>;
+  setup(): Promise<void>;
+  applyBatch(events: readonly PositionedEvent[], options?: ApplyBatchOptions): Promise<BatchResult>;
+  getCheckpoint(threadId: string, ns: string, checkpointId: string): Promise<CheckpointRecord | undefined>;
+  getHead(threadId: string, ns: string): Promise<CheckpointRecord | undefined>;
+  /** newest first; `ns` undefined lists every namespace of the thread */
+  listCheckpoints(threadId: string, ns: string | undefined, options?: ListOptions): Promise<CheckpointRecord[]>;
+  listAcrossThreads(options?: ListOptions & { filter?: Record<string, unknown> }): Promise<CheckpointRecord[]>;
+  /** the stored values for (channel, version) pairs, in request order; missing pairs are left out */
+  getBlobs(threadId: string, ns: string, versions: ReadonlyArray<readonly [string, ChannelVersion]>): Promise<ChannelValue[]>;
+  /** pending writes of a checkpoint, ordered by task id then idx */
+  getWrites(threadId: string, ns: string, checkpointId: string): Promise<WriteRecord[]>;
+  /** highest applied offset per partition (decimal strings, like Kafka offsets) */
+  getAppliedOffsets(topic: string): Promise<Map<number, string>>;
+  /** remove the thread's documents (older than `before` when given); returns how many */
+  deleteThread(threadId: string, before?: Pos): Promise<number>;
+}
+
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function createProjectionStore(options: ProjectionStoreOptions): ProjectionStore {
+  const { db, generation, logger, secondaryIndexes } = { ...defaultProjectionStoreOptions, ...options };
+  if (!NAME.test(generation)) {
+    throw new ThreadlogError('invalid-options', `generation must match ${NAME}: ${JSON.stringify(generation)}`);
+  }
+  const log = logger.child({ component: 'mongo-projection', generation });
+  const cols = Object.fromEntries(
+    collectionKinds.map((k) => [k, db.collection<IdDoc>(`${generation}_${k}`)]),
+  ) as unknown as Collections;
+
+  const newestFirst: Sort = { checkpointId: -1, _id: -1 };
+  const find = (kind: CollectionKind, filter: Document, sort: Sort | undefined, limit: number | undefined, what: string) =>
+    mongoCall(what, () => {
+      let cursor = cols[kind].find(filter);
+      if (sort) cursor = cursor.sort(sort);
+      if (limit !== undefined) cursor = cursor.limit(limit);
+      return cursor.toArray();
+    });
+  const findOne = (kind: CollectionKind, _id: string, what: string) => mongoCall(what, () => cols[kind].findOne({ _id }));
+
+  return {
+    generation,
+    collections: cols,
+
+    async setup() {
+      const ferret = await isFerretDb(db);
+      const create = secondaryIndexes === 'create' || (secondaryIndexes === 'auto' && !ferret);
+      log.info({ ferret, secondaryIndexes: create }, 'projection setup');
+      // Collections first: listing an empty generation must not fail on a missing collection.
+      const existing = new Set((await mongoCall('listing collections', () => db.listCollections({}, { nameOnly: true }).toArray())).map((c) => c.name));
+      for (const kind of collectionKinds) {
+        const name = `${generation}_${kind}`;
+        if (!existing.has(name)) await mongoCall(`creating ${name}`, () => db.createCollection(name)).catch(ignoreExists);
+      }
+      if (!create) return;
+      await mongoCall('creating indexes', () =>
+        Promise.all([
+          // listCheckpoints(thread) without a namespace: newest first across the thread's
+          // namespaces; `_id` order is per namespace, so this sort needs its own index.
+          cols.checkpoints.createIndex({ threadId: 1, checkpointId: -1 }, { name: 'thread_newest_first' }),
+          // listAcrossThreads: newest first with `before`/`limit` stops after `limit` matches.
+          cols.checkpoints.createIndex({ checkpointId: -1 }, { name: 'newest_first' }),
+          // listAcrossThreads({ filter }): equality on any metadata key (user keys are open-ended).
+          cols.checkpoints.createIndex({ 'metadata.$**': 1 }, { name: 'metadata_filter' }),
+        ]),
+      );
+    },
+
+    applyBatch: (events, opts) => applyBatch(cols, events, opts),
+
+    async getCheckpoint(threadId, ns, checkpointId) {
+      const d = await findOne('checkpoints', ids.checkpoint(threadId, ns, checkpointId), 'reading a checkpoint');
+      return d ? toCheckpointRecord(d) : undefined;
+    },
+
+    async getHead(threadId, ns) {
+      const d = await findOne('heads', ids.head(threadId, ns), 'reading a head');
+      return d ? toCheckpointRecord(d) : undefined;
+    },
+
+    async listCheckpoints(threadId, ns, { before, limit } = {}) {
+      if (ns === undefined) {
+        const filter = { _id: idRange('cp', threadId), threadId, ...(before === undefined ? {} : { checkpointId: { $lt: before } }) };
+        return (await find('checkpoints', filter, newestFirst, limit, 'listing a thread')).map(toCheckpointRecord);
+      }
+      // One `_id` range: encoded uuid6 ids sort by time, so this is the timeline, newest first.
+      const range = idRange('cp', threadId, ns);
+      const filter = { _id: before === undefined ? range : { $gte: range.$gte, $lt: ids.checkpoint(threadId, ns, before) } };
+      return (await find('checkpoints', filter, { _id: -1 }, limit, 'listing a thread')).map(toCheckpointRecord);
+    },
+
+    async listAcrossThreads({ filter, before, limit } = {}) {
+      const query = { ...metadataQuery(filter), ...(before === undefined ? {} : { checkpointId: { $lt: before } }) };
+      return (await find('checkpoints', query, newestFirst, limit, 'listing checkpoints')).map(toCheckpointRecord);
+    },
+
+    async getBlobs(threadId, ns, versions) {
+      if (versions.length === 0) return [];
+      const wanted = versions.map(([channel, version]) => ids.blob(threadId, ns, channel, version));
+      const docs = await find('blobs', { _id: { $in: wanted } }, undefined, undefined, 'reading channel values');
+      const byId = new Map(docs.map((d) => [d._id, d]));
+      return wanted.flatMap((id) => {
+        const d = byId.get(id);
+        return d ? [toChannelValue(d)] : [];
+      });
+    },
+
+    async getWrites(threadId, ns, checkpointId) {
+      const docs = await find('writes', { _id: idRange('w', threadId, ns, checkpointId) }, undefined, undefined, 'reading pending writes');
+      return docs.map(toWriteRecord).sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : a.idx - b.idx));
+    },
+
+    async getAppliedOffsets(topic) {
+      const docs = await find('offsets', { _id: idRange('offset', topic) }, undefined, undefined, 'reading applied offsets');
+      return new Map(docs.map((d) => [d.partition as number, String(d.offset)]));
+    },
+
+    async deleteThread(threadId, before) {
+      const res = await runBulks(cols, deletionOps([{ threadId, before }]), 'deleting a thread');
+      return [...res.values()].reduce((n, r) => n + r.deletedCount, 0);
+    },
+  };
+}
+
+async function isFerretDb(db: Db): Promise<boolean> {
+  const info = await mongoCall('buildInfo', () => db.admin().command({ buildInfo: 1 }));
+  return typeof info.ferretdbVersion === 'string';
+}
+
+function ignoreExists(e: unknown): void {
+  // a concurrent setup() created it first: NamespaceExists (48)
+  if ((e as { cause?: { code?: number } }).cause?.code !== 48) throw e;
+}
