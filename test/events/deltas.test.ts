@@ -1,0 +1,186 @@
+import { JsonPlusSerializer } from '@langchain/langgraph-checkpoint';
+import { describe, expect, it } from 'vitest';
+import { isThreadlogError } from '../../src/errors.ts';
+import {
+  collectDeltaChain,
+  createDeltaEncoder,
+  resolveChannelValue,
+  resolveChannelValueWith,
+  type ChannelValue,
+  type ChannelVersion,
+} from '../../src/events/index.ts';
+
+const serializer = new JsonPlusSerializer();
+
+function message(i: number): Record<string, unknown> {
+  return { id: `m${i}`, role: i % 2 ? 'ai' : 'human', content: `message number ${i}`, meta: new Map([['n', i]]) };
+}
+
+/** A stand-in for the projection: values stored once per version. */
+function store() {
+  const byVersion = new Map<ChannelVersion, ChannelValue>();
+  return {
+    put: (cv: ChannelValue) => byVersion.set(cv.version, cv),
+    lookup: async (v: ChannelVersion) => byVersion.get(v),
+    byVersion,
+  };
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+describe('append deltas', () => {
+  it('a list grown over 100 versions reads back fully at every version, snapshot every K', async () => {
+    const K = 16;
+    const enc = createDeltaEncoder({ serializer, snapshotEvery: K });
+    const s = store();
+    const list: unknown[] = [];
+    const written: ChannelValue[] = [];
+    for (let v = 1; v <= 100; v++) {
+      // LangGraph's reducer builds a new array holding the same message objects
+      list.push(message(v));
+      if (v % 7 === 0) list.push(message(1000 + v));
+      const cv = await enc.encode('t', '', 'messages', v, [...list], v === 1 ? null : v - 1);
+      s.put(cv);
+      written.push(cv);
+    }
+    for (const [i, cv] of written.entries()) {
+      // every K-th version (counting from the first) is a snapshot, chains never exceed K
+      expect(cv.kind).toBe(i % K === 0 ? 'snapshot' : 'append');
+      if (cv.kind === 'append') {
+        expect(cv.base).toBe(i);
+        expect(cv.depth).toBe(i % K);
+        expect(cv.items.length).toBe(i % 7 === 6 ? 2 : 1);
+      }
+    }
+    const expected: unknown[] = [];
+    for (let v = 1; v <= 100; v++) {
+      expected.push(message(v));
+      if (v % 7 === 0) expected.push(message(1000 + v));
+      const got = await resolveChannelValueWith(s.byVersion.get(v)!, s.lookup, serializer);
+      expect(got).toEqual(expected);
+    }
+  });
+
+  it('an append costs the new elements only', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    const big = Array.from({ length: 200 }, (_, i) => message(i));
+    const first = await enc.encode('t', '', 'messages', 1, big);
+    const second = await enc.encode('t', '', 'messages', 2, [...big, message(999)]);
+    expect(first.kind).toBe('snapshot');
+    expect(second).toMatchObject({ kind: 'append', base: 1, depth: 1, baseLength: 200 });
+    expect(second.kind === 'append' && second.items.length).toBe(1);
+  });
+
+  it('a change that is not a pure extension makes a snapshot', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    const list = [message(1), message(2)];
+    await enc.encode('t', '', 'messages', 1, list);
+    // same objects, one mutated in place: identity would lie, bytes do not
+    (list[0] as Record<string, unknown>).content = 'edited';
+    const edited = await enc.encode('t', '', 'messages', 2, [...list, message(3)]);
+    expect(edited.kind).toBe('snapshot');
+    const removed = await enc.encode('t', '', 'messages', 3, list.slice(1));
+    expect(removed.kind).toBe('snapshot');
+    const reordered = await enc.encode('t', '', 'messages', 4, [message(9), list[1]]);
+    expect(reordered.kind).toBe('snapshot');
+    const appended = await enc.encode('t', '', 'messages', 5, [message(9), list[1], message(10)]);
+    expect(appended.kind).toBe('append');
+    const notList = await enc.encode('t', '', 'messages', 6, { not: 'a list' });
+    expect(notList.kind).toBe('snapshot');
+    expect((await enc.encode('t', '', 'messages', 7, [1])).kind).toBe('snapshot');
+  });
+
+  it('an unknown previous version makes a snapshot', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    await enc.encode('t', '', 'messages', 1, [1]);
+    // the parent checkpoint has version 2, written by another process
+    expect((await enc.encode('t', '', 'messages', 3, [1, 2, 3], 2)).kind).toBe('snapshot');
+    expect((await enc.encode('t', '', 'messages', 4, [1, 2, 3, 4], 3)).kind).toBe('append');
+    // never seen by this encoder
+    expect((await enc.encode('t', 'sub', 'messages', 4, [1, 2])).kind).toBe('snapshot');
+    expect((await enc.encode('other', '', 'messages', 4, [1, 2])).kind).toBe('snapshot');
+    // forgotten
+    enc.forget('t');
+    expect(enc.trackedBytes).toBeGreaterThan(0); // 'other' is still tracked
+    expect((await enc.encode('t', '', 'messages', 5, [1, 2, 3, 4, 5], 4)).kind).toBe('snapshot');
+  });
+
+  it('namespaces and channels are tracked apart, even with hostile names', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    await enc.encode('a:b', 'c', 'messages', 1, [1]);
+    expect((await enc.encode('a', 'b:c', 'messages', 2, [1, 2])).kind).toBe('snapshot');
+    expect((await enc.encode('a:b', 'c', 'messages', 2, [1, 2])).kind).toBe('append');
+  });
+
+  it('stays within maxTrackedBytes, and then writes snapshots', async () => {
+    const enc = createDeltaEncoder({ serializer, maxTrackedBytes: 4096 });
+    for (let t = 0; t < 50; t++) await enc.encode(`t${t}`, '', 'messages', 1, [message(t)]);
+    expect(enc.trackedBytes).toBeLessThanOrEqual(4096);
+    expect((await enc.encode('t0', '', 'messages', 2, [message(0), message(1)])).kind).toBe('snapshot');
+    expect((await enc.encode('t49', '', 'messages', 2, [message(49), message(1)])).kind).toBe('append');
+  });
+
+  it('an unserializable element is refused', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    const e = await rejection(enc.encode('t', '', 'messages', 1, [{ n: 1n }]));
+    expect(isThreadlogError(e, 'not-serializable')).toBe(true);
+  });
+});
+
+describe('resolving delta chains', () => {
+  const snap = async (version: ChannelVersion, value: unknown): Promise<ChannelValue> => {
+    const [type, bytes] = await serializer.dumpsTyped(value);
+    return { kind: 'snapshot', channel: 'messages', version, value: { type, value: bytes } };
+  };
+  const app = async (version: ChannelVersion, base: ChannelVersion, items: unknown[], baseLength?: number): Promise<ChannelValue> => ({
+    kind: 'append',
+    channel: 'messages',
+    version,
+    base,
+    depth: 1,
+    ...(baseLength === undefined ? {} : { baseLength }),
+    items: await Promise.all(items.map(async (i) => {
+      const [type, value] = await serializer.dumpsTyped(i);
+      return { type, value };
+    })),
+  });
+
+  it('a missing link is an error, never a partial value', async () => {
+    const s = store();
+    s.put(await snap(1, ['a']));
+    const head = await app(3, 2, ['c']);
+    const e = await rejection(resolveChannelValueWith(head, s.lookup, serializer));
+    expect(isThreadlogError(e, 'broken-delta-chain')).toBe(true);
+    expect((e as { details?: Record<string, unknown> }).details).toMatchObject({ base: 2 });
+  });
+
+  it('a chain that does not start with a snapshot or is not linked is refused', async () => {
+    const codes = await Promise.all([
+      rejection(resolveChannelValue([], serializer)),
+      rejection(resolveChannelValue([await app(2, 1, ['b'])], serializer)),
+      rejection(resolveChannelValue([await snap(1, ['a']), await app(3, 2, ['c'])], serializer)),
+      rejection(resolveChannelValue([await snap(1, 'not a list'), await app(2, 1, ['c'])], serializer)),
+      rejection(resolveChannelValue([await snap(1, ['a']), await app(2, 1, ['c'], 5)], serializer)),
+    ]);
+    for (const e of codes) expect(isThreadlogError(e, 'broken-delta-chain')).toBe(true);
+  });
+
+  it('a cycle is cut by maxDepth', async () => {
+    const s = store();
+    s.put(await app(1, 2, ['x']));
+    s.put(await app(2, 1, ['y']));
+    const e = await rejection(collectDeltaChain(s.byVersion.get(1)!, s.lookup, { maxDepth: 10 }));
+    expect(isThreadlogError(e, 'broken-delta-chain')).toBe(true);
+  });
+
+  it('resolves snapshot + appends, string versions too', async () => {
+    const chain = [await snap('0001.5', ['a']), await app('0002.1', '0001.5', ['b', 'c'], 1), await app('0003.9', '0002.1', [], 3)];
+    expect(await resolveChannelValue(chain, serializer)).toEqual(['a', 'b', 'c']);
+    expect(await resolveChannelValue([await snap(1, { x: 1 })], serializer)).toEqual({ x: 1 });
+  });
+});
