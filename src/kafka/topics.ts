@@ -4,9 +4,12 @@
  * partitions (breaking per-thread order) and a finite retention would eventually make the
  * projection impossible to rebuild. Both are refused with a message that says what to do.
  */
-import { ConfigResourceTypes, type Admin } from 'kafkajs';
+// kafkajs is CommonJS and Node's ESM loader only sees some of its named exports.
+import kafkajs, { type Admin } from 'kafkajs';
 import { ThreadlogError } from '../errors.ts';
 import { mapKafkaError } from './client.ts';
+
+const { ConfigResourceTypes } = kafkajs;
 
 export interface EnsureTopicsOptions {
   admin: Admin;

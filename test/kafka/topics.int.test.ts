@@ -3,10 +3,12 @@
  * break per-thread order or rebuilds is refused with a message that says how to fix it.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigResourceTypes } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import { useIsolatedStack } from '../support/isolation.ts';
 import { ensureTopics } from '../../src/kafka/topics.ts';
 import { isThreadlogError } from '../../src/errors.ts';
+
+const { ConfigResourceTypes } = kafkajs;
 
 const stack = useIsolatedStack();
 
