@@ -140,7 +140,8 @@ function validateChannelValue(cv: unknown, i: number, channelVersions: Record<st
 function validateCheckpointEvent(e: CheckpointEvent, options: ValidationOptions): void {
   validateCheckpointNs(e.checkpointNs, options);
   validateCheckpointId(e.checkpointId, options);
-  if (e.parentCheckpointId !== undefined) validateCheckpointId(e.parentCheckpointId, options);
+  // null tolerated for JS callers; it is written as null and read back as undefined
+  if (e.parentCheckpointId != null) validateCheckpointId(e.parentCheckpointId, options);
   validateCheckpointHeader(e.checkpoint, e.checkpointId);
   if (!isPlainRecord(e.metadata)) fail('invalid-checkpoint', `metadata must be an object, got ${typeOf(e.metadata)}`);
   if (!Array.isArray(e.values)) fail('invalid-checkpoint', 'values must be an array');

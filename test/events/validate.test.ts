@@ -121,6 +121,14 @@ describe('validation at the door: every failure has its own code, nothing is enc
     expect(codeOf(() => validateEvent(null))).toBe('invalid-event');
     expect(codeOf(() => validateEvent(checkpointEvent()))).toBeUndefined();
   });
+
+  it('a root checkpoint has no parent (undefined, or null from JS callers)', async () => {
+    for (const parentCheckpointId of [undefined, null as unknown as undefined]) {
+      const [r] = await codec.encode(checkpointEvent({ parentCheckpointId }));
+      const decoded = await codec.decode(r!);
+      expect(decoded.type === 'checkpoint' && decoded.parentCheckpointId).toBeUndefined();
+    }
+  });
 });
 
 describe('serializeValue', () => {
