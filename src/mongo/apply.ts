@@ -9,7 +9,7 @@
  * (A guarded *upsert* would raise E11000 on a newer document; FerretDB 1.24 stops an
  * unordered bulk at its first error and reports the wrong index, so no errors by design.)
  */
-import type { AnyBulkWriteOperation, BulkWriteResult, Collection, Document } from 'mongodb';
+import { MongoBulkWriteError, type AnyBulkWriteOperation, type BulkWriteResult, type Collection, type Document } from 'mongodb';
 import type { CheckpointDoc, CollectionKind, Pos, PositionedEvent } from '../projection/documents.ts';
 import { comparePos, toPos } from '../projection/documents.ts';
 import { planBatch, type BatchOp } from '../projection/batch.ts';
@@ -92,11 +92,39 @@ interface PendingBulk {
   owners: Array<{ event: number; insert: boolean }>;
 }
 
-export async function runBulks(cols: Collections, bulks: Map<CollectionKind, Op[]>, what: string): Promise<Map<CollectionKind, BulkWriteResult>> {
+export interface BulkOutcome {
+  upserted: Set<number>;
+  modified: number;
+  deleted: number;
+}
+
+/**
+ * Two appliers upserting the same new `_id` at once can still meet E11000 (FerretDB never
+ * retries it, MongoDB only for plain equality filters). Every op here is idempotent, so the
+ * whole bulk is simply run again: the loser's inserts are then no-ops.
+ */
+async function bulkWrite(col: Collection<IdDoc>, ops: Op[]): Promise<BulkOutcome> {
+  const out: BulkOutcome = { upserted: new Set(), modified: 0, deleted: 0 };
+  const add = (r: BulkWriteResult): void => {
+    for (const i of Object.keys(r.upsertedIds)) out.upserted.add(Number(i));
+    out.modified += r.modifiedCount;
+    out.deleted += r.deletedCount;
+  };
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      add(await col.bulkWrite(ops, { ordered: false }));
+      return out;
+    } catch (e) {
+      const duplicateOnly = e instanceof MongoBulkWriteError && e.writeErrors instanceof Array && e.writeErrors.every((w) => w.code === 11000);
+      if (!duplicateOnly || attempt >= 5) throw e;
+      add(e.result);
+    }
+  }
+}
+
+export async function runBulks(cols: Collections, bulks: Map<CollectionKind, Op[]>, what: string): Promise<Map<CollectionKind, BulkOutcome>> {
   const entries = [...bulks].filter(([, ops]) => ops.length > 0);
-  const results = await Promise.all(
-    entries.map(([kind, ops]) => mongoCall(`${what} (${kind})`, () => cols[kind].bulkWrite(ops, { ordered: false }))),
-  );
+  const results = await Promise.all(entries.map(([kind, ops]) => mongoCall(`${what} (${kind})`, () => bulkWrite(cols[kind], ops))));
   return new Map(entries.map(([kind], i) => [kind, results[i]!]));
 }
 
@@ -110,7 +138,7 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
   let deleted = 0;
   if (plan.deletions.length > 0) {
     const res = await runBulks(cols, deletionOps(plan.deletions), 'deleting threads');
-    for (const r of res.values()) deleted += r.deletedCount;
+    for (const r of res.values()) deleted += r.deleted;
   }
 
   const pending = new Map<CollectionKind, PendingBulk>();
@@ -142,10 +170,10 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
   for (const [kind, p] of pending) {
     const r = bulkResults.get(kind);
     if (!r) continue;
-    inserted += r.upsertedCount;
-    replaced += r.modifiedCount;
-    for (const i of Object.keys(r.upsertedIds)) applied.add(p.owners[Number(i)]!.event);
-    if (r.modifiedCount > 0) p.owners.forEach((o) => o.insert || applied.add(o.event));
+    inserted += r.upserted.size;
+    replaced += r.modified;
+    for (const i of r.upserted) applied.add(p.owners[i]!.event);
+    if (r.modified > 0) p.owners.forEach((o) => o.insert || applied.add(o.event));
   }
   const results = events.map((_e, i): EventResult => {
     const reason = plan.decided.get(i);

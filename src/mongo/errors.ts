@@ -2,15 +2,18 @@
  * MongoDB driver errors mapped to ThreadlogError at the adapter boundary. Unreachable
  * servers and dropped connections are retriable; an answer that refuses the operation is not.
  */
-import { MongoError, MongoNetworkError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
+import { MongoClientClosedError, MongoError, MongoNetworkError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 import { ThreadlogError } from '../errors.ts';
 
 export function mapMongoError(e: unknown, what: string): unknown {
   if (e instanceof ThreadlogError || !(e instanceof MongoError)) return e;
+  // the caller closed the client it passed in: retrying will not help
+  if (e instanceof MongoClientClosedError || e instanceof MongoTopologyClosedError) {
+    return new ThreadlogError('closed', `MongoDB client closed during ${what}`, { cause: e });
+  }
   const unavailable =
     e instanceof MongoNetworkError ||
     e instanceof MongoServerSelectionError ||
-    e instanceof MongoTopologyClosedError ||
     e.hasErrorLabel('RetryableWriteError') ||
     e.hasErrorLabel('TransientTransactionError');
   return unavailable

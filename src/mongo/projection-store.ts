@@ -156,7 +156,7 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
 
     async deleteThread(threadId, before) {
       const res = await runBulks(cols, deletionOps([{ threadId, before }]), 'deleting a thread');
-      return [...res.values()].reduce((n, r) => n + r.deletedCount, 0);
+      return [...res.values()].reduce((n, r) => n + r.deleted, 0);
     },
   };
 }

@@ -30,7 +30,8 @@ interface ThreadDoc {
 export interface CheckpointDoc extends ThreadDoc {
   checkpointNs: string;
   checkpointId: string;
-  parentCheckpointId: string | null;
+  /** absent for a thread's first checkpoint (no nulls: FerretDB drops null fields on replace) */
+  parentCheckpointId?: string;
   /** the LangGraph checkpoint header as JSON text: opaque, and channel names may hold `.`/`$` */
   checkpoint: string;
   /** plain JSON so cross-thread listing can filter on it */

@@ -86,7 +86,7 @@ function checkpointWrites(e: CheckpointEvent, pos: Pos): DocWrite[] {
     threadId: e.threadId,
     checkpointNs: e.checkpointNs,
     checkpointId: e.checkpointId,
-    parentCheckpointId: e.parentCheckpointId ?? null,
+    ...(e.parentCheckpointId === undefined ? {} : { parentCheckpointId: e.parentCheckpointId }),
     checkpoint: JSON.stringify(e.checkpoint),
     metadata: toStoredMetadata(e.metadata),
     eventId: e.eventId,

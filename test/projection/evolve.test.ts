@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { evolve, touchedIds } from '../../src/projection/evolve.ts';
 import { createMemoryProjection } from '../../src/projection/in-memory.ts';
 import { ids } from '../../src/projection/ids.ts';
-import type { CheckpointDoc, ProjectionDoc, WriteDoc } from '../../src/projection/documents.ts';
+import type { BlobDoc, CheckpointDoc, ProjectionDoc, WriteDoc } from '../../src/projection/documents.ts';
 import { checkpoint, cpId, deleted, writes } from './fixtures.ts';
 
 const none = new Map<string, ProjectionDoc>();
@@ -64,7 +64,7 @@ describe('evolve: checkpoints', () => {
     m.apply(checkpoint('t', 1, 10));
     const again = checkpoint('t', 2, 11, { values: [{ kind: 'snapshot', channel: 'messages', version: 1, value: { type: 'json', value: new Uint8Array([9]) } }] });
     expect(m.apply(again).applied).toBe(true); // its checkpoint and head are new
-    expect(m.get(ids.blob('t', '', 'messages', 1))!.pos).toEqual({ partition: 0, offset: 10 });
+    expect((m.get(ids.blob('t', '', 'messages', 1)) as BlobDoc).pos).toEqual({ partition: 0, offset: 10 });
   });
 
   it('append deltas are stored as they came', () => {
@@ -131,7 +131,7 @@ describe('evolve: thread deletion', () => {
     m.apply(deleted('t', 11));
     expect(m.apply(checkpoint('t', 1, 12)).applied).toBe(true);
     expect((m.get(ids.head('t', '')) as CheckpointDoc).checkpointId).toBe(cpId(1));
-    expect(m.get(ids.blob('t', '', 'messages', 1))!.pos.offset).toBe(12);
+    expect((m.get(ids.blob('t', '', 'messages', 1)) as BlobDoc).pos.offset).toBe(12);
   });
 
   it('a delete delivered after a newer event keeps the newer documents', () => {
