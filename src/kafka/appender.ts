@@ -30,6 +30,11 @@ export interface AppenderOptions {
   kafka?: Kafka;
   /** extra wait before sending when idle; 0 sends on the next event-loop turn */
   lingerMs: number;
+  /**
+   * Bytes per sendBatch, all partitions together. Keep it <= the topic's max.message.bytes:
+   * the broker checks each partition's record batch against that limit, and all of one
+   * batch may go to a single partition.
+   */
   maxBatchBytes: number;
   /** accepted-but-unacknowledged bytes above which append() waits */
   maxBufferedBytes: number;
