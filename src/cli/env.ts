@@ -16,6 +16,11 @@ const schema = z.object({
   THREADLOG_REDIS_URL: z.string().url().optional(),
   THREADLOG_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('threadlog'),
   THREADLOG_PARTITIONS: z.coerce.number().int().positive().default(12),
+  // the projector: which projection generation it writes, its Redis keys, its ops endpoint
+  THREADLOG_GENERATION: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('v1'),
+  THREADLOG_REDIS_PREFIX: z.string().regex(/^[^{}]*$/, 'must not contain braces').default('threadlog:'),
+  THREADLOG_OPS_HOST: z.string().min(1).default('127.0.0.1'),
+  THREADLOG_OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   THREADLOG_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
@@ -27,6 +32,11 @@ export interface ThreadlogEnv {
   topicPrefix: string;
   partitions: number;
   logLevel: string;
+  generation: string;
+  redisPrefix: string;
+  opsHost: string;
+  /** 0 picks a free port */
+  opsPort: number;
 }
 
 export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
@@ -44,5 +54,9 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     topicPrefix: e.THREADLOG_TOPIC_PREFIX,
     partitions: e.THREADLOG_PARTITIONS,
     logLevel: e.THREADLOG_LOG_LEVEL,
+    generation: e.THREADLOG_GENERATION,
+    redisPrefix: e.THREADLOG_REDIS_PREFIX,
+    opsHost: e.THREADLOG_OPS_HOST,
+    opsPort: e.THREADLOG_OPS_PORT,
   };
 }

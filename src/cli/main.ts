@@ -26,6 +26,14 @@ program
   });
 
 program
+  .command('projector')
+  .description('run a projector: Kafka log -> MongoDB projection + Redis cache, ops endpoint on THREADLOG_OPS_PORT')
+  .action(async () => {
+    const { runProjector } = await import('../../consumers/projector.ts');
+    process.exitCode = await runProjector(parseEnv());
+  });
+
+program
   .command('demo')
   .description('start the local stack and run the demo against it')
   .action(async () => {

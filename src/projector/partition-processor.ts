@@ -1,0 +1,235 @@
+/**
+ * One batch of one partition, from raw records to "applied through offset N": chunk
+ * reassembly, decoding, dead letters, ONE MongoDB bulk apply, Redis cache upkeep and the
+ * watermark. Knows nothing of kafkajs (projector.ts feeds it and commits what it returns),
+ * so the ordering rules below are testable with our own fakes of these ports.
+ *
+ * Order of effects, and why: dead letters → MongoDB → Redis → watermark → (caller) commit.
+ * Every step is idempotent, so a crash anywhere only repeats steps; committing last means a
+ * restart re-runs Redis upkeep too, so the cache never misses a head the projection has.
+ */
+import type { ApplyBatchOptions, BatchResult } from '../mongo/apply.ts';
+import type { CheckpointRecord } from '../mongo/records.ts';
+import { isThreadlogError } from '../errors.ts';
+import { createChunkAssembler, type ChunkAssembler, type ChunkAssemblerOptions, type IncompleteSequence, type LogRecord } from '../events/chunks.ts';
+import type { EventCodec } from '../events/codec.ts';
+import type { CheckpointEvent, LogPosition } from '../events/types.ts';
+import { headerNames, headerString, keyString } from '../events/wire.ts';
+import type { Logger } from '../logger.ts';
+import { compareHeads, toPos, type PositionedEvent } from '../projection/documents.ts';
+import type { RedisCache } from '../redis/cache.ts';
+import { toDeadLetter, type DeadLetterRecord, type Poison } from './dead-letter.ts';
+import type { ProjectorMetrics } from './metrics.ts';
+import { withRetry, type BackoffOptions, type RetryHooks } from './retry.ts';
+
+/** The part of ProjectionStore the projector writes through (tests pass failing fakes). */
+export interface ProjectionApplier {
+  applyBatch(events: readonly PositionedEvent[], options?: ApplyBatchOptions): Promise<BatchResult>;
+}
+
+export type CacheUpkeep = Pick<RedisCache, 'advanceHead' | 'setCheckpoint' | 'deleteThread' | 'publishWatermarks'>;
+
+export interface PartitionProcessorOptions {
+  topic: string;
+  codec: EventCodec;
+  store: ProjectionApplier;
+  /** absent: no Redis, only MongoDB is kept */
+  cache: CacheUpkeep | undefined;
+  sendDeadLetters(records: DeadLetterRecord[]): Promise<void>;
+  metrics: ProjectorMetrics;
+  logger: Logger;
+  backoff: BackoffOptions;
+  assembler?: Partial<ChunkAssemblerOptions>;
+}
+
+export interface ProcessedBatch {
+  /** highest offset applied together with every offset before it; undefined: none yet */
+  through: string | undefined;
+  events: number;
+  deadLettered: number;
+}
+
+export interface PartitionProcessor {
+  process(partition: number, records: readonly LogRecord[], hooks: RetryHooks): Promise<ProcessedBatch>;
+  /** forget a partition's open chunk sequences (revoked, or about to be re-read) */
+  drop(partition: number): void;
+  dropAll(): void;
+}
+
+interface PartitionState {
+  assembler: ChunkAssembler;
+  /** records of open chunk sequences, kept (by reference) so a broken one is dead-lettered whole */
+  retained: Map<string, LogRecord[]>;
+  lastOffset: bigint;
+}
+
+const sequenceKey = (key: string | null, chunkId: string | undefined): string => `${key ?? ''}\u0000${chunkId ?? ''}`;
+
+/** What the cache holds for a checkpoint: the same shape MongoDB reads return. */
+export function checkpointCacheEntry(e: CheckpointEvent, position: LogPosition): string {
+  const record: CheckpointRecord = {
+    threadId: e.threadId,
+    checkpointNs: e.checkpointNs,
+    checkpointId: e.checkpointId,
+    parentCheckpointId: e.parentCheckpointId,
+    checkpoint: e.checkpoint,
+    metadata: e.metadata,
+    eventId: e.eventId,
+    ts: e.ts,
+    position,
+  };
+  return JSON.stringify(record);
+}
+
+export function createPartitionProcessor(o: PartitionProcessorOptions): PartitionProcessor {
+  const states = new Map<number, PartitionState>();
+  const log = o.logger.child({ component: 'projector', topic: o.topic });
+
+  function stateFor(partition: number, firstOffset: bigint): PartitionState {
+    let st = states.get(partition);
+    // A batch starting at or before what we already fed the assembler is a re-read (a
+    // rebalance or retry restarts at the committed offset, which is never past an open
+    // sequence): start the assembler afresh, or it would see the same chunks twice.
+    if (st && firstOffset <= st.lastOffset) st = undefined;
+    if (!st) {
+      st = { assembler: createChunkAssembler(o.assembler), retained: new Map(), lastOffset: -1n };
+      states.set(partition, st);
+    }
+    return st;
+  }
+
+  function brokenSequence(st: PartitionState, inc: IncompleteSequence, current: LogRecord): Poison[] {
+    const k = sequenceKey(inc.key, inc.chunkId);
+    const seen = st.retained.get(k) ?? [];
+    st.retained.delete(k);
+    const wanted = new Set(inc.offsets);
+    const records = [...seen, current].filter((r, i, all) => wanted.has(r.offset) && all.indexOf(r) === i);
+    return records.map((record) => ({ record, reason: `incomplete-chunks:${inc.reason}`, message: inc.error.message }));
+  }
+
+  async function decode(partition: number, complete: LogRecord[], poison: Poison[]): Promise<PositionedEvent[]> {
+    const decoded = await Promise.all(
+      complete.map(async (record) => {
+        try {
+          const { event } = await o.codec.decodeWithRaw(record);
+          return { event, position: { partition, offset: record.offset } };
+        } catch (e) {
+          if (!isThreadlogError(e)) throw e;
+          poison.push({ record, reason: e.code, message: e.message });
+          return undefined;
+        }
+      }),
+    );
+    return decoded.filter((e): e is PositionedEvent => e !== undefined);
+  }
+
+  async function deadLetter(partition: number, poison: Poison[], hooks: RetryHooks): Promise<void> {
+    if (poison.length === 0) return;
+    poison.sort((a, b) => (BigInt(a.record.offset) < BigInt(b.record.offset) ? -1 : 1));
+    const now = Date.now();
+    await withRetry('kafka', () => o.sendDeadLetters(poison.map((p) => toDeadLetter(o.topic, partition, p, now))), hooks, o.backoff);
+    for (const p of poison) {
+      o.metrics.countDeadLetter(p.reason);
+      log.warn({ partition, offset: p.record.offset, reason: p.reason, message: p.message }, 'poison record sent to the dead-letter topic');
+    }
+  }
+
+  /**
+   * One bulk apply; when MongoDB refuses it (not "unavailable": a document it cannot store),
+   * events are applied one by one so only the refused ones become poison. If every event of
+   * a multi-event batch is refused, the cause is the server, not the events: rethrown.
+   */
+  async function apply(
+    partition: number,
+    events: PositionedEvent[],
+    records: ReadonlyMap<string, LogRecord>,
+    through: bigint,
+    hooks: RetryHooks,
+  ): Promise<BatchResult | undefined> {
+    const options: ApplyBatchOptions = through >= 0n ? { topic: o.topic, through: [{ partition, offset: String(through) }] } : {};
+    const once = (evs: readonly PositionedEvent[], opts: ApplyBatchOptions): Promise<BatchResult> =>
+      withRetry('mongo', () => o.store.applyBatch(evs, opts), hooks, o.backoff);
+    try {
+      return await once(events, options);
+    } catch (e) {
+      if (!isThreadlogError(e, 'mongo-rejected') || events.length === 0) throw e;
+      const refused: Poison[] = [];
+      for (const ev of events) {
+        await once([ev], {}).catch((err: unknown) => {
+          if (!isThreadlogError(err, 'mongo-rejected')) throw err;
+          refused.push({ record: records.get(ev.position.offset)!, reason: err.code, message: err.message });
+        });
+      }
+      if (refused.length === events.length && events.length > 1) throw e;
+      await deadLetter(partition, refused, hooks);
+      await once([], options);
+      return undefined;
+    }
+  }
+
+  async function upkeep(cache: CacheUpkeep, partition: number, events: PositionedEvent[], through: bigint): Promise<void> {
+    // Every event, applied or not: after a crash between MongoDB and Redis the replayed
+    // events are duplicates to MongoDB but still missing from Redis. The scripts' compare-
+    // and-set and tombstones make this order-free and idempotent.
+    const ops: Array<Promise<unknown>> = [];
+    const heads = new Map<string, { e: CheckpointEvent; position: LogPosition; payload: string }>();
+    for (const { event: e, position } of events) {
+      if (e.type === 'thread-deleted') ops.push(cache.deleteThread(e.threadId, position));
+      if (e.type !== 'checkpoint') continue;
+      const payload = checkpointCacheEntry(e, position);
+      ops.push(cache.setCheckpoint(e.threadId, e.checkpointNs, e.checkpointId, position, payload));
+      const k = sequenceKey(e.threadId, e.checkpointNs);
+      const cur = heads.get(k);
+      const order = (h: { e: CheckpointEvent; position: LogPosition }) => ({ checkpointId: h.e.checkpointId, pos: toPos(h.position) });
+      if (!cur || compareHeads(order({ e, position }), order(cur)) > 0) heads.set(k, { e, position, payload });
+    }
+    for (const h of heads.values()) ops.push(cache.advanceHead(h.e.threadId, h.e.checkpointNs, { checkpointId: h.e.checkpointId, position: h.position }, h.payload));
+    await Promise.all(ops);
+    // after the entries: a reader that sees the watermark finds the heads it covers
+    if (through >= 0n) await cache.publishWatermarks(o.topic, [{ partition, offset: String(through) }]);
+  }
+
+  async function process(partition: number, records: readonly LogRecord[], hooks: RetryHooks): Promise<ProcessedBatch> {
+    const last = records[records.length - 1];
+    if (!last) return { through: undefined, events: 0, deadLettered: 0 };
+    const st = stateFor(partition, BigInt(records[0]!.offset));
+    const poison: Poison[] = [];
+    const complete: LogRecord[] = [];
+    for (const record of records) {
+      const r = st.assembler.add(record);
+      for (const inc of r.incomplete) poison.push(...brokenSequence(st, inc, record));
+      if (r.kind === 'complete') {
+        complete.push(r.record);
+        if (r.record.chunks > 1) st.retained.delete(sequenceKey(keyString(record.key), headerString(record.headers, headerNames.chunkId)));
+      } else if (r.kind === 'pending') {
+        const k = sequenceKey(keyString(record.key), headerString(record.headers, headerNames.chunkId));
+        st.retained.set(k, [...(st.retained.get(k) ?? []), record]);
+      }
+    }
+    st.lastOffset = BigInt(last.offset);
+    const events = await decode(partition, complete, poison);
+    const deadLettered = poison.length;
+    await deadLetter(partition, poison, hooks);
+
+    // Never claim past an open chunk sequence: its first chunks are not applied yet.
+    const pending = st.assembler.lowestPendingOffset();
+    let through = BigInt(last.offset);
+    if (pending !== undefined && BigInt(pending) - 1n < through) through = BigInt(pending) - 1n;
+
+    if (events.length > 0 || through >= 0n) {
+      const result = await apply(partition, events, new Map(complete.map((r) => [r.offset, r])), through, hooks);
+      result?.results.forEach((r, i) => o.metrics.countApplied(events[i]!.event.type, r.applied));
+    }
+    if (o.cache) {
+      const cache = o.cache;
+      await withRetry('redis', () => upkeep(cache, partition, events, through), hooks, o.backoff);
+    }
+    return { through: through >= 0n ? String(through) : undefined, events: events.length, deadLettered };
+  }
+
+  return {
+    process,
+    drop: (partition) => states.delete(partition),
+    dropAll: () => states.clear(),
+  };
+}

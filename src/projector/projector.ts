@@ -1,0 +1,281 @@
+/**
+ * The projector: a kafkajs consumer group reading `<prefix>.checkpoints` into a MongoDB
+ * projection generation and the Redis cache. kafkajs-specific code for the read side stays in
+ * this file; what a batch means is in partition-processor.ts.
+ *
+ * Offsets: kafkajs is told a whole batch is resolved (so it fetches on), but autoCommit is
+ * off and we commit ourselves, only what the processor reports as applied through — never
+ * past an open chunk sequence. A rebalance restarts every partition at its committed offset.
+ */
+import kafkajs, { type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { MongoClient, type Db } from 'mongodb';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { ThreadlogError, isThreadlogError } from '../errors.ts';
+import { createEventCodec, type EventCodec } from '../events/codec.ts';
+import type { ChunkAssemblerOptions } from '../events/chunks.ts';
+import { createKafkaClient, mapKafkaError } from '../kafka/client.ts';
+import { checkpointsTopic, deadLetterTopic, ensureTopics } from '../kafka/topics.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { createProjectionStore, type ProjectionStore } from '../mongo/projection-store.ts';
+import { createRedisCache } from '../redis/cache.ts';
+import type { DeadLetterRecord } from './dead-letter.ts';
+import { createProjectorMetrics, type RetryCause } from './metrics.ts';
+import { createPartitionProcessor } from './partition-processor.ts';
+import { defaultBackoffOptions, type BackoffOptions, type RetryHooks } from './retry.ts';
+
+const { Partitioners } = kafkajs;
+
+export interface ProjectorOptions {
+  topicPrefix: string;
+  /** the MongoDB projection generation (collection prefix); also names the consumer group */
+  generation: string;
+  /** default `<topicPrefix>.projector.<generation>` */
+  groupId?: string;
+  /** a client of the caller's (never disconnected by us), or brokers to build our own */
+  kafka?: Kafka;
+  brokers?: string[];
+  /** a database of the caller's client, or url + name for a client we create and close */
+  db?: Db;
+  mongoUrl?: string;
+  mongoDbName?: string;
+  /** the caller's client, or a url for ours; neither: MongoDB only, no cache upkeep */
+  redis?: Redis;
+  redisUrl?: string;
+  redisPrefix: string;
+  /** create/check the topics at start (with this partition count) */
+  ensureTopics: boolean;
+  partitions: number;
+  partitionsConsumedConcurrently: number;
+  maxBytesPerPartition: number;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  backoff: BackoffOptions;
+  assembler?: Partial<ChunkAssemblerOptions>;
+  codec?: EventCodec;
+  /** prom-client registry for our metrics; a private one by default */
+  registry?: Registry;
+  logger: Logger;
+  clientId: string;
+}
+
+export const defaultProjectorOptions = {
+  redisPrefix: 'threadlog:',
+  ensureTopics: true as boolean,
+  partitions: 12,
+  // Several partitions in flight hide MongoDB round trips; more mostly queues on FerretDB.
+  partitionsConsumedConcurrently: 4,
+  maxBytesPerPartition: 4 * 1024 * 1024,
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3_000,
+  backoff: defaultBackoffOptions,
+  logger: silentLogger,
+  clientId: 'threadlog-projector',
+} satisfies Partial<ProjectorOptions>;
+
+export interface PartitionLag {
+  /** highest offset applied together with all before it; undefined: nothing yet */
+  through: string | undefined;
+  /** the partition's end offset (next offset to be written) when last seen */
+  end: string;
+  lag: number;
+}
+
+export interface Projector {
+  readonly groupId: string;
+  readonly topic: string;
+  start(): Promise<void>;
+  /** graceful: lets the batch in progress finish and commit, then disconnects; idempotent */
+  stop(): Promise<void>;
+  /** reasons it is not projecting; empty when ready */
+  ready(): string[];
+  /** reasons the process should be restarted; empty when healthy */
+  health(): string[];
+  lag(): Map<number, PartitionLag>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+type Options = ProjectorOptions;
+
+export function createProjector(options: Partial<ProjectorOptions> & Pick<ProjectorOptions, 'topicPrefix' | 'generation'>): Projector {
+  const o: Options = { ...defaultProjectorOptions, ...options };
+  if (!o.kafka && !o.brokers?.length) throw new ThreadlogError('invalid-options', 'projector: pass kafka or brokers');
+  if (!o.db && !(o.mongoUrl && o.mongoDbName)) throw new ThreadlogError('invalid-options', 'projector: pass db, or mongoUrl and mongoDbName');
+  const topic = checkpointsTopic(o.topicPrefix);
+  const groupId = o.groupId ?? `${o.topicPrefix}.projector.${o.generation}`;
+  const log = o.logger.child({ component: 'projector', groupId });
+  const metrics = createProjectorMetrics(o.registry ?? new Registry());
+  const kafka = o.kafka ?? createKafkaClient({ brokers: o.brokers!, clientId: o.clientId, logger: o.logger });
+
+  // Clients we create are ours to close; fail fast while a server is down so the back-off
+  // (not a driver's internal wait) decides, and readiness says why.
+  const ownMongo = o.db ? undefined : new MongoClient(o.mongoUrl!, { serverSelectionTimeoutMS: 3_000, connectTimeoutMS: 3_000 });
+  const db = o.db ?? ownMongo!.db(o.mongoDbName);
+  const ownRedis = o.redis || !o.redisUrl ? undefined : new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const redis = o.redis ?? ownRedis;
+  const store: ProjectionStore = createProjectionStore({ db, generation: o.generation, logger: o.logger });
+  let setupDone: Promise<void> | undefined;
+
+  let consumer: Consumer | undefined;
+  let producer: Producer | undefined;
+  let state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  let joined = false;
+  let crashed: string | undefined;
+  let stopped: Promise<void> | undefined;
+  const paused = new Map<RetryCause, string>();
+  const lags = new Map<number, PartitionLag>();
+
+  const processor = createPartitionProcessor({
+    topic,
+    codec: o.codec ?? createEventCodec(),
+    // setup() rides on the first batch's retried MongoDB step: a projector started while
+    // MongoDB is down waits (not ready) instead of failing its start
+    store: {
+      applyBatch: async (events, opts) => {
+        await (setupDone ??= store.setup().catch((e: unknown) => {
+          setupDone = undefined;
+          throw e;
+        }));
+        return store.applyBatch(events, opts);
+      },
+    },
+    cache: redis ? createRedisCache({ redis, prefix: o.redisPrefix, logger: o.logger }) : undefined,
+    sendDeadLetters: sendDeadLetters,
+    metrics,
+    logger: o.logger,
+    backoff: o.backoff,
+    ...(o.assembler ? { assembler: o.assembler } : {}),
+  });
+
+  async function sendDeadLetters(records: DeadLetterRecord[]): Promise<void> {
+    try {
+      await producer!.send({ topic: deadLetterTopic(o.topicPrefix), acks: -1, messages: records.map((r) => ({ ...r, headers: r.headers as Record<string, string> })) });
+    } catch (e) {
+      throw mapKafkaError(e, 'sending dead letters');
+    }
+  }
+
+  const hooksFor = (p: EachBatchPayload): RetryHooks => ({
+    keepGoing: () => p.isRunning() && !p.isStale(),
+    heartbeat: () => p.heartbeat(),
+    onRetry(cause, error, attempt, delayMs) {
+      paused.set(cause, `${cause} unavailable, retrying (attempt ${attempt}): ${error.message}`);
+      metrics.countRetry(cause);
+      metrics.setPaused(cause, true);
+      log.warn({ partition: p.batch.partition, cause, attempt, delayMs, err: error.message }, 'batch paused, retrying with back-off');
+    },
+    onRecovered(cause, attempts) {
+      paused.delete(cause);
+      metrics.setPaused(cause, false);
+      log.info({ partition: p.batch.partition, cause, attempts }, 'service back, batch resumed');
+    },
+  });
+
+  async function eachBatch(p: EachBatchPayload): Promise<void> {
+    const { batch } = p;
+    if (batch.messages.length === 0) return;
+    const started = performance.now();
+    const records = batch.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ?? {}, offset: m.offset }));
+    let done;
+    try {
+      done = await processor.process(batch.partition, records, hooksFor(p));
+    } catch (e) {
+      // gave up because the batch went stale or we stop: nothing committed, the next owner
+      // (or our next start) re-reads from the committed offset
+      if (isThreadlogError(e, 'closed')) {
+        processor.drop(batch.partition);
+        return;
+      }
+      throw e;
+    }
+    p.resolveOffset(batch.lastOffset());
+    if (done.through !== undefined) {
+      const next = String(BigInt(done.through) + 1n);
+      await p.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+      const lag = Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next)));
+      lags.set(batch.partition, { through: done.through, end: batch.highWatermark, lag });
+      metrics.setLag(batch.partition, lag);
+    }
+    metrics.observeBatch((performance.now() - started) / 1000, done.events);
+  }
+
+  async function start(): Promise<void> {
+    if (state !== 'new') throw new ThreadlogError('invalid-options', `projector ${groupId} was already started`);
+    state = 'starting';
+    try {
+      if (o.ensureTopics) {
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          await ensureTopics({ admin, prefix: o.topicPrefix, partitions: o.partitions });
+        } finally {
+          await admin.disconnect();
+        }
+      }
+      producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+      await producer.connect();
+      consumer = kafka.consumer({ groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: o.heartbeatIntervalMs, maxBytesPerPartition: o.maxBytesPerPartition });
+      consumer.on(consumer.events.GROUP_JOIN, (e) => {
+        joined = true;
+        // every partition restarts at its committed offset: open chunk sequences start over
+        processor.dropAll();
+        const assigned = new Set(e.payload.memberAssignment[topic] ?? []);
+        for (const p of [...lags.keys()]) {
+          if (!assigned.has(p)) {
+            lags.delete(p);
+            metrics.removePartition(p);
+          }
+        }
+        log.info({ partitions: [...assigned] }, 'joined the group');
+      });
+      consumer.on(consumer.events.CRASH, (e) => {
+        log.error({ err: String(e.payload.error), restart: e.payload.restart }, 'consumer crashed');
+        if (!e.payload.restart) crashed = `consumer crashed and will not restart: ${String(e.payload.error)}`;
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachBatch, eachBatchAutoResolve: false, autoCommit: false, partitionsConsumedConcurrently: o.partitionsConsumedConcurrently });
+      state = 'running';
+      log.info({ topic, generation: o.generation }, 'projector started');
+    } catch (e) {
+      await stop();
+      throw mapKafkaError(e, `starting projector ${groupId}`, 'kafka-unavailable');
+    }
+  }
+
+  function stop(): Promise<void> {
+    stopped ??= (async () => {
+      state = 'stopping';
+      // disconnect() waits for the batch in progress; a batch waiting on a down service gives up
+      await consumer?.disconnect().catch((e: unknown) => log.warn({ err: String(e) }, 'consumer disconnect failed'));
+      await producer?.disconnect().catch((e: unknown) => log.warn({ err: String(e) }, 'producer disconnect failed'));
+      await ownMongo?.close().catch(() => undefined);
+      if (ownRedis) await ownRedis.quit().catch(() => ownRedis.disconnect());
+      state = 'stopped';
+      log.info({}, 'projector stopped');
+    })();
+    return stopped;
+  }
+
+  return {
+    groupId,
+    topic,
+    start,
+    stop,
+    ready() {
+      const reasons: string[] = [];
+      if (state !== 'running') reasons.push(`projector is ${state}`);
+      else if (!joined) reasons.push('not yet a member of the consumer group');
+      if (crashed) reasons.push(crashed);
+      return [...reasons, ...paused.values()];
+    },
+    health() {
+      const reasons: string[] = [];
+      if (crashed) reasons.push(crashed);
+      if (state === 'stopped') reasons.push('projector stopped');
+      return reasons;
+    },
+    lag: () => new Map(lags),
+    [Symbol.asyncDispose]: stop,
+  };
+}
