@@ -1,0 +1,28 @@
+export * from './store/types.ts';
+export { createCheckpointStore } from './store/checkpoint-store.ts';
+export {
+  defaultCheckpointStoreOptions,
+  type CheckpointStoreInput,
+  type CheckpointStoreOptions,
+  type KafkaConnectionOptions,
+  type MongoConnectionOptions,
+  type RedisConnectionOptions,
+} from './store/options.ts';
+export { validateMetadataFilter } from './store/filter.ts';
+export { errorCodes, isThreadlogError, ThreadlogError, type ThreadlogErrorCode, type ThreadlogErrorOptions } from './errors.ts';
+export type {
+  ChannelValue,
+  ChannelVersion,
+  CheckpointEvent,
+  CheckpointHeader,
+  EventType,
+  LogPosition,
+  PendingWrite,
+  Receipt,
+  ThreadDeletedEvent,
+  ThreadlogEvent,
+  TypedValue,
+  WritesEvent,
+} from './events/types.ts';
+export { createProjector, defaultProjectorOptions, type Projector, type ProjectorOptions } from './projector/index.ts';
+export { silentLogger, type Logger } from './logger.ts';

@@ -1,0 +1,107 @@
+/**
+ * From projection documents to a cache entry, and from a cache entry to what callers get.
+ * Channel values are stored once per version, some as append deltas: a checkpoint is
+ * re-assembled from its `channel_versions`, walking delta chains through L1 (channel values
+ * by version never change) before asking MongoDB.
+ */
+import type { Checkpoint } from '@langchain/langgraph-checkpoint';
+import { resolveChannelValueWith } from '../events/deltas.ts';
+import type { EventCodec } from '../events/codec.ts';
+import type { ChannelValue, ChannelVersion, TypedValue } from '../events/types.ts';
+import type { ProjectionStore } from '../mongo/projection-store.ts';
+import type { CheckpointRecord } from '../mongo/records.ts';
+import type { CacheEntry, EntryWrite } from './entry.ts';
+import type { L1Cache } from './l1-cache.ts';
+import type { StoredCheckpoint } from './types.ts';
+
+export interface Assembler {
+  /** the entry of a projected checkpoint; `asOf`: an offset the projection is known to reflect */
+  assemble(rec: CheckpointRecord, asOf: bigint): Promise<CacheEntry>;
+  /** the same entry with its pending writes re-read */
+  refreshWrites(entry: CacheEntry, asOf: bigint): Promise<CacheEntry>;
+  toStored(entry: CacheEntry): Promise<StoredCheckpoint>;
+}
+
+export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec: EventCodec): Assembler {
+  const serializer = codec.options.serializer;
+
+  async function blobs(thread: string, ns: string, wanted: ReadonlyArray<readonly [string, ChannelVersion]>): Promise<Map<string, ChannelValue>> {
+    const found = new Map<string, ChannelValue>();
+    const missing: Array<readonly [string, ChannelVersion]> = [];
+    for (const w of wanted) {
+      const v = l1.getBlob(thread, ns, w[0], w[1]);
+      if (v === undefined) missing.push(w);
+      else found.set(w[0], v);
+    }
+    if (missing.length > 0) {
+      for (const v of await projection.getBlobs(thread, ns, missing)) {
+        l1.setBlob(thread, ns, v);
+        found.set(v.channel, v);
+      }
+    }
+    return found;
+  }
+
+  async function resolve(thread: string, ns: string, head: ChannelValue): Promise<TypedValue> {
+    if (head.kind === 'snapshot') return head.value;
+    const lookup = async (version: ChannelVersion): Promise<ChannelValue | undefined> =>
+      (await blobs(thread, ns, [[head.channel, version]])).get(head.channel);
+    // the resolved list is re-serialized whole: an entry must stand on its own
+    return codec.serialize(await resolveChannelValueWith(head, lookup, serializer));
+  }
+
+  async function writes(rec: { threadId: string; checkpointNs: string; checkpointId: string }): Promise<EntryWrite[]> {
+    const ws = await projection.getWrites(rec.threadId, rec.checkpointNs, rec.checkpointId);
+    // LangGraph's order: task path, task id, then idx
+    ws.sort((a, b) => cmp(a.taskPath, b.taskPath) || cmp(a.taskId, b.taskId) || a.idx - b.idx);
+    return ws.map((w) => ({ taskId: w.taskId, channel: w.channel, value: w.value }));
+  }
+
+  return {
+    async assemble(rec, asOf) {
+      const versions = Object.entries(rec.checkpoint.channel_versions);
+      const [found, pending] = await Promise.all([blobs(rec.threadId, rec.checkpointNs, versions), writes(rec)]);
+      const values: Array<[string, TypedValue]> = [];
+      for (const [channel] of versions) {
+        const head = found.get(channel);
+        // no stored value for a versioned channel: LangGraph's empty channel
+        if (head !== undefined) values.push([channel, await resolve(rec.threadId, rec.checkpointNs, head)]);
+      }
+      return {
+        threadId: rec.threadId,
+        checkpointNs: rec.checkpointNs,
+        checkpointId: rec.checkpointId,
+        parentCheckpointId: rec.parentCheckpointId,
+        header: rec.checkpoint,
+        metadata: rec.metadata,
+        position: rec.position,
+        values,
+        writes: pending,
+        writesAsOf: String(asOf),
+      };
+    },
+
+    async refreshWrites(entry, asOf) {
+      return { ...entry, writes: await writes(entry), writesAsOf: String(asOf) };
+    },
+
+    async toStored(e) {
+      const channelValues: Record<string, unknown> = {};
+      for (const [channel, tv] of e.values) channelValues[channel] = await codec.deserialize(tv);
+      const pendingWrites = await Promise.all(e.writes.map(async (w) => ({ taskId: w.taskId, channel: w.channel, value: await codec.deserialize(w.value) })));
+      const checkpoint = { ...e.header, channel_values: channelValues } as unknown as Checkpoint;
+      return {
+        threadId: e.threadId,
+        checkpointNs: e.checkpointNs,
+        checkpointId: e.checkpointId,
+        parentCheckpointId: e.parentCheckpointId,
+        checkpoint,
+        metadata: e.metadata as StoredCheckpoint['metadata'],
+        pendingWrites,
+        position: { ...e.position },
+      };
+    },
+  };
+}
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

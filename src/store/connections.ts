@@ -1,0 +1,70 @@
+/**
+ * Turns the connection options into clients and remembers which ones we created: those,
+ * and only those, are closed by close(). A Redis we create fails fast while disconnected
+ * (no offline queue, one retry) so that an outage turns reads into MongoDB reads at once.
+ */
+import { MongoClient, Db } from 'mongodb';
+import { Cluster, Redis } from 'ioredis';
+import { createKafkaClient, type Kafka } from '../kafka/client.ts';
+import type { Logger } from '../logger.ts';
+import type { CheckpointStoreOptions } from './options.ts';
+
+export interface Connections {
+  kafka: Kafka;
+  db: Db;
+  /** undefined: running without L2 */
+  redis: Redis | undefined;
+  close(): Promise<void>;
+}
+
+const isKafka = (k: unknown): k is Kafka => typeof (k as Kafka).producer === 'function' && typeof (k as Kafka).admin === 'function';
+
+export async function openConnections(o: CheckpointStoreOptions, logger: Logger): Promise<Connections> {
+  const closers: Array<() => Promise<void>> = [];
+  const kafka = isKafka(o.kafka)
+    ? o.kafka
+    : createKafkaClient({ brokers: o.kafka.brokers, clientId: o.kafka.clientId ?? 'threadlog-store', logger, ...(o.kafka.ssl === undefined ? {} : { ssl: o.kafka.ssl }), ...(o.kafka.sasl === undefined ? {} : { sasl: o.kafka.sasl }) });
+
+  let db: Db;
+  if (o.mongo instanceof Db) db = o.mongo;
+  else if (o.mongo instanceof MongoClient) db = o.mongo.db(o.dbName);
+  else {
+    // connecting is lazy in the driver: a MongoDB that is down must not stop saves
+    const client = new MongoClient(o.mongo.url, { serverSelectionTimeoutMS: 5_000, ...o.mongo.options });
+    closers.push(() => client.close());
+    db = client.db(o.dbName);
+  }
+
+  let redis: Redis | undefined;
+  if (o.redis === false) redis = undefined;
+  else if (o.redis instanceof Redis || o.redis instanceof Cluster) {
+    // a Cluster has the commands the cache uses (hash-tagged keys keep a thread on one slot)
+    redis = o.redis as Redis;
+  } else {
+    const own = new Redis(o.redis.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+      retryStrategy: (n) => Math.min(100 * n, 2_000),
+      ...o.redis.options,
+    });
+    // failures surface as rejected calls (mapped to a MongoDB read); this only keeps
+    // ioredis from reporting every reconnect attempt as an unhandled error event
+    own.on('error', (err: unknown) => logger.debug({ err }, 'redis connection error'));
+    closers.push(async () => {
+      await own.quit().catch(() => own.disconnect());
+    });
+    redis = own;
+    await own.connect().catch((err: unknown) => logger.warn({ err }, 'Redis not reachable at start: reading from MongoDB until it is'));
+  }
+
+  return {
+    kafka,
+    db,
+    redis,
+    async close() {
+      for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'closing a connection failed'));
+    },
+  };
+}

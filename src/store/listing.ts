@@ -1,0 +1,94 @@
+/**
+ * list (newest first) and stream (oldest first), paged so memory stays bounded by the page
+ * size whatever the thread's length. Cross-thread lists page by checkpoint id, which is
+ * unique for LangGraph's uuid6 ids.
+ */
+import { validateCheckpointNs, validateThreadId } from '../events/validate.ts';
+import { mongoCall } from '../mongo/errors.ts';
+import type { ProjectionStore } from '../mongo/projection-store.ts';
+import { toCheckpointRecord, type CheckpointRecord } from '../mongo/records.ts';
+import { ids, idRange } from '../projection/ids.ts';
+import { partitionFor } from '../kafka/partition.ts';
+import { matchesFilter, validateMetadataFilter } from './filter.ts';
+import type { Reader } from './reader.ts';
+import type { Requirements } from './requirements.ts';
+import { NONE } from './session.ts';
+import type { ListOptions, ReadOptions, StoredCheckpoint } from './types.ts';
+import type { WatermarkWaiter } from './watermarks.ts';
+
+export interface ListingDeps {
+  projection: ProjectionStore;
+  reader: Reader;
+  requirements: Requirements;
+  waiter: WatermarkWaiter;
+  partitions: number;
+  pageSize: number;
+  timeoutMs: number;
+}
+
+export function createListing(d: ListingDeps) {
+  async function* list(options: ListOptions): AsyncGenerator<StoredCheckpoint> {
+    const filter = validateMetadataFilter(options.filter);
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    if (!(limit >= 0)) return;
+    const { threadId, checkpointNs: ns } = options;
+    if (ns !== undefined) validateCheckpointNs(ns);
+    const timeoutMs = options.timeoutMs ?? d.timeoutMs;
+    let fetch: (before: string | undefined) => Promise<CheckpointRecord[]>;
+    let waitFor: (partition: number) => bigint;
+    if (threadId !== undefined) {
+      validateThreadId(threadId);
+      const p = partitionFor(threadId, d.partitions);
+      const req = await d.requirements.forThread(threadId, ns ?? '', p, options);
+      if (req.wait >= 0n) await d.waiter.waitFor(new Map([[p, req.wait]]), timeoutMs);
+      fetch = (before) => d.projection.listCheckpoints(threadId, ns, { before, limit: d.pageSize });
+      waitFor = () => req.wait;
+    } else {
+      const required = await d.requirements.forPartitions(options);
+      if (required.size > 0) await d.waiter.waitFor(required, timeoutMs);
+      fetch = (before) => d.projection.listAcrossThreads({ before, limit: d.pageSize, ...(filter === undefined ? {} : { filter }) });
+      waitFor = (p) => required.get(p) ?? NONE;
+    }
+    let before = options.before;
+    let yielded = 0;
+    while (yielded < limit) {
+      const page = await fetch(before);
+      for (const rec of page) {
+        before = rec.checkpointId;
+        if (ns !== undefined && rec.checkpointNs !== ns) continue;
+        if (!d.reader.alive(rec.threadId, rec.position) || !matchesFilter(rec.metadata, filter)) continue;
+        yield await d.reader.fromRecord(rec, waitFor(rec.position.partition));
+        if (++yielded >= limit) return;
+      }
+      if (page.length < d.pageSize) return;
+    }
+  }
+
+  async function* stream(threadId: string, options: { checkpointNs?: string; pageSize?: number } & ReadOptions = {}): AsyncGenerator<StoredCheckpoint> {
+    validateThreadId(threadId);
+    const ns = options.checkpointNs ?? '';
+    validateCheckpointNs(ns);
+    const pageSize = options.pageSize ?? d.pageSize;
+    const p = partitionFor(threadId, d.partitions);
+    const req = await d.requirements.forThread(threadId, ns, p, options);
+    if (req.wait >= 0n) await d.waiter.waitFor(new Map([[p, req.wait]]), options.timeoutMs ?? d.timeoutMs);
+    // the projection lists newest first; oldest first is an ascending `_id` range (uuid6
+    // ids sort by time), read here a page at a time
+    const range = idRange('cp', threadId, ns);
+    let after = range.$gte;
+    for (;;) {
+      const gt = after;
+      const docs = await mongoCall('streaming a thread', () =>
+        d.projection.collections.checkpoints.find({ _id: { $gt: gt, $lt: range.$lt } }).sort({ _id: 1 }).limit(pageSize).toArray(),
+      );
+      for (const doc of docs) {
+        const rec = toCheckpointRecord(doc);
+        after = ids.checkpoint(threadId, ns, rec.checkpointId);
+        if (d.reader.alive(threadId, rec.position)) yield await d.reader.fromRecord(rec, req.wait);
+      }
+      if (docs.length < pageSize) return;
+    }
+  }
+
+  return { list, stream };
+}

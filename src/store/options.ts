@@ -1,0 +1,134 @@
+/**
+ * Store options, merged once with defaultCheckpointStoreOptions and validated. Connections
+ * are either clients the caller made (used, never closed by us) or connection settings
+ * (we create the client and close it in close()).
+ */
+import type { SerializerProtocol } from '@langchain/langgraph-checkpoint';
+import { JsonPlusSerializer } from '@langchain/langgraph-checkpoint';
+import type { SASLOptions } from 'kafkajs';
+import type { MongoClientOptions } from 'mongodb';
+import type { RedisOptions } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
+import type { Registry } from 'prom-client';
+import { ThreadlogError } from '../errors.ts';
+import type { AppenderOptions } from '../kafka/appender.ts';
+import type { Kafka } from '../kafka/client.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import type { MongoClient, Db } from 'mongodb';
+import type { Cluster, Redis } from 'ioredis';
+import type { Consistency } from './types.ts';
+
+export interface KafkaConnectionOptions {
+  brokers: string[];
+  clientId?: string;
+  ssl?: ConnectionOptions | boolean;
+  sasl?: SASLOptions;
+}
+
+export interface MongoConnectionOptions {
+  url: string;
+  /** TLS, auth and pool settings, passed to MongoClient unchanged (compression: keep it off for FerretDB) */
+  options?: MongoClientOptions;
+}
+
+export interface RedisConnectionOptions {
+  url: string;
+  /** TLS, username/password etc., passed to ioredis unchanged */
+  options?: RedisOptions;
+}
+
+export interface CheckpointStoreOptions {
+  /** a kafkajs client (never disconnected by us) or broker settings */
+  kafka: Kafka | KafkaConnectionOptions;
+  /** a MongoClient or Db (never closed by us) or a URL */
+  mongo: MongoClient | Db | MongoConnectionOptions;
+  /** an ioredis Redis or Cluster (never closed by us), a URL, or false to run without L2 */
+  redis: Redis | Cluster | RedisConnectionOptions | false;
+  /** database when `mongo` is a client or URL */
+  dbName: string;
+  topicPrefix: string;
+  /** must equal the topic's partition count; start-up refuses a topic that differs */
+  partitions: number;
+  /** the projection generation to read (collection name prefix) */
+  generation: string;
+  serializer: SerializerProtocol;
+  consistency: Consistency;
+  /** bound on waiting for the projection (session and strong reads) */
+  readTimeoutMs: number;
+  /** deadline of one Redis call; past it the read goes to MongoDB */
+  redisTimeoutMs: number;
+  /** after a Redis failure, skip Redis this long before trying again */
+  redisCooldownMs: number;
+  /** how often a waiting read re-reads the watermark key while subscribed (missed messages) */
+  watermarkPollMs: number;
+  /** how often a waiting read polls MongoDB's applied offsets while Redis is down */
+  mongoWatermarkPollMs: number;
+  /** L1 budget in bytes (0 disables L1) */
+  l1MaxBytes: number;
+  redisTtlSeconds: number;
+  redisTombstoneTtlSeconds: number;
+  redisKeyPrefix: string;
+  /** prom-client registry for the store's metrics; none: no metrics */
+  registry: Registry | undefined;
+  metricsPrefix: string;
+  logger: Logger;
+  /** run a projector inside this process (single-process use and tests) */
+  embeddedProjector: boolean;
+  /** create the topics when missing and refuse a mismatching one */
+  ensureTopics: boolean;
+  /** appender tuning (linger, batch and buffer sizes) */
+  appender: Partial<Pick<AppenderOptions, 'lingerMs' | 'maxBatchBytes' | 'maxBufferedBytes' | 'ackTimeoutMs'>>;
+  /** append deltas: a full snapshot of a list channel every this many versions */
+  snapshotEvery: number;
+  /** page size of list/stream queries */
+  pageSize: number;
+  /** health(): projector lag (messages) above which the store is degraded */
+  maxHealthyLag: number;
+}
+
+export type CheckpointStoreInput = Partial<CheckpointStoreOptions> & Pick<CheckpointStoreOptions, 'kafka' | 'mongo'>;
+
+export const defaultCheckpointStoreOptions: Omit<CheckpointStoreOptions, 'kafka' | 'mongo'> = {
+  redis: false,
+  dbName: 'threadlog',
+  topicPrefix: 'threadlog',
+  partitions: 12,
+  generation: 'v1',
+  serializer: new JsonPlusSerializer(),
+  consistency: 'session',
+  readTimeoutMs: 5_000,
+  // a local Redis answers in ~0.1 ms; 250 ms is an outage, not a slow reply
+  redisTimeoutMs: 250,
+  redisCooldownMs: 1_000,
+  watermarkPollMs: 500,
+  mongoWatermarkPollMs: 50,
+  l1MaxBytes: 64 * 1024 * 1024,
+  redisTtlSeconds: 3_600,
+  redisTombstoneTtlSeconds: 86_400,
+  redisKeyPrefix: 'threadlog:',
+  registry: undefined,
+  metricsPrefix: 'threadlog_',
+  logger: silentLogger,
+  embeddedProjector: false,
+  ensureTopics: true,
+  appender: {},
+  snapshotEvery: 16,
+  pageSize: 100,
+  maxHealthyLag: 10_000,
+};
+
+function invalid(message: string): never {
+  throw new ThreadlogError('invalid-options', `checkpoint store: ${message}`);
+}
+
+export function resolveOptions(input: CheckpointStoreInput): CheckpointStoreOptions {
+  const o: CheckpointStoreOptions = { ...defaultCheckpointStoreOptions, ...input };
+  if (o.kafka === undefined || o.kafka === null) invalid('kafka is required');
+  if (o.mongo === undefined || o.mongo === null) invalid('mongo is required');
+  if (!['eventual', 'session', 'strong'].includes(o.consistency)) invalid(`unknown consistency ${JSON.stringify(o.consistency)}`);
+  const positive = ['partitions', 'readTimeoutMs', 'redisTimeoutMs', 'redisCooldownMs', 'watermarkPollMs', 'mongoWatermarkPollMs', 'redisTtlSeconds', 'redisTombstoneTtlSeconds', 'snapshotEvery', 'pageSize'] as const;
+  for (const k of positive) if (!Number.isInteger(o[k]) || o[k] < 1) invalid(`${k} must be a positive integer`);
+  if (!Number.isInteger(o.l1MaxBytes) || o.l1MaxBytes < 0) invalid('l1MaxBytes must be an integer >= 0');
+  if (!(o.maxHealthyLag >= 0)) invalid('maxHealthyLag must be >= 0');
+  return o;
+}
