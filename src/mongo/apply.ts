@@ -160,7 +160,11 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
       add('offsets', writeOps(doc, { offset: { $lt: pos.offset } }), -1);
     }
   }
-  const bulkResults = await runBulks(cols, new Map([...pending].map(([k, p]) => [k, p.ops])), 'applying a batch');
+  // Applied offsets last, not beside the rest: readers use them as the barrier "everything up
+  // to here is readable" when Redis watermarks are unavailable (src/store/watermarks.ts).
+  const bulkResults = await runBulks(cols, new Map([...pending].filter(([k]) => k !== 'offsets').map(([k, p]) => [k, p.ops])), 'applying a batch');
+  const offsetOps = pending.get('offsets')?.ops ?? [];
+  if (offsetOps.length > 0) for (const [k, r] of await runBulks(cols, new Map([['offsets', offsetOps]]), 'recording applied offsets')) bulkResults.set(k, r);
 
   // Upserts are reported per op; replacements only as a count per collection, so an event
   // whose only effect is a replacement counts as applied when its collection replaced anything.
