@@ -1,7 +1,7 @@
 /**
  * Turns the connection options into clients and remembers which ones we created: those,
- * and only those, are closed by close(). A Redis we create fails fast while disconnected
- * (no offline queue, one retry) so that an outage turns reads into MongoDB reads at once.
+ * and only those, are closed by close(). A Redis we create retries a request once; the
+ * store's per-call deadline and breaker (redis-guard.ts) turn an outage into MongoDB reads.
  */
 import { MongoClient, Db } from 'mongodb';
 import { Cluster, Redis } from 'ioredis';
@@ -43,7 +43,8 @@ export async function openConnections(o: CheckpointStoreOptions, logger: Logger)
   } else {
     const own = new Redis(o.redis.url, {
       lazyConnect: true,
-      enableOfflineQueue: false,
+      // not enableOfflineQueue: false — duplicate() connections (pub/sub) start lazily and
+      // would refuse SUBSCRIBE; the store's own per-call deadline bounds an outage instead
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
       retryStrategy: (n) => Math.min(100 * n, 2_000),
