@@ -138,10 +138,11 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
   }
 
   const store: CheckpointStore = {
-    save: (i) => (ensureOpen(), writer.save(i)),
-    saveBatch: (i) => (ensureOpen(), writer.saveBatch(i)),
-    putWrites: (i) => (ensureOpen(), writer.putWrites(i)),
-    deleteThread: (t) => (ensureOpen(), writer.deleteThread(t)),
+    // async so a closed store rejects instead of throwing synchronously
+    save: async (i) => (ensureOpen(), writer.save(i)),
+    saveBatch: async (i) => (ensureOpen(), writer.saveBatch(i)),
+    putWrites: async (i) => (ensureOpen(), writer.putWrites(i)),
+    deleteThread: async (t) => (ensureOpen(), writer.deleteThread(t)),
 
     async load(ref, options) {
       ensureOpen();
