@@ -43,6 +43,8 @@ export class ThreadlogSaver extends BaseCheckpointSaver {
   }
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    // LangGraph's contract: no thread, no tuple (a malformed one is still an error)
+    if (config.configurable?.thread_id === undefined) return undefined;
     const { threadId, checkpointNs, checkpointId } = refOf(config, 'getTuple');
     const stored = await this.store.load({ threadId, checkpointNs, checkpointId }, { consistency: this.consistency });
     return stored === undefined ? undefined : this.toTuple(stored);
