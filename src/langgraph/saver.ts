@@ -4,6 +4,7 @@
  * events on the log; reads come from the cached projection with read-your-writes, which is
  * what LangGraph assumes (it reads right after it writes).
  */
+import { randomBytes } from 'node:crypto';
 import type { RunnableConfig } from '@langchain/core/runnables';
 import {
   BaseCheckpointSaver,
@@ -40,6 +41,20 @@ export class ThreadlogSaver extends BaseCheckpointSaver {
     this.store = options.store;
     this.ownsStore = options.ownsStore ?? false;
     this.consistency = options.consistency ?? 'session';
+  }
+
+  /**
+   * Channel values are stored once per (thread, ns, channel, version). LangGraph's default
+   * integer versions repeat across branches — a fork from an old checkpoint counts up again
+   * from there — so two branches would share one blob key. A random suffix (PostgresSaver
+   * does the same) keeps versions unique and still ordered by their numeric prefix.
+   * Typed as number because LangGraph's graph APIs take BaseCheckpointSaver<number>; the
+   * runtime treats versions as opaque `string | number` (compareChannelVersions handles both).
+   */
+  override getNextVersion(current: number | undefined): number {
+    const c = current as number | string | undefined;
+    const n = c === undefined ? 0 : typeof c === 'number' ? c : Number.parseInt(c.split('.')[0] ?? '0', 10);
+    return `${String(n + 1).padStart(32, '0')}.${randomBytes(8).toString('hex')}` as unknown as number;
   }
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
