@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 
 describe('with the projector as a separate process', () => {
-  it('save then load returns it, 1,000 times in a row (session)', { timeout: 300_000 }, async () => {
+  it('save then load returns it, 1,000 times in a row (session)', { timeout: 600_000 }, async () => {
     const thread = stack.unique('ryw');
     let parent: string | undefined;
     for (let i = 0; i < 1000; i++) {
