@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { parseEnv } from './env.ts';
 import { runStackScript } from './stack.ts';
 import { healthCommand } from './health.ts';
+import { demoCommand } from './demo.ts';
 
 const program = new Command()
   .name('threadlog')
@@ -33,12 +34,23 @@ program
     process.exitCode = await runProjector(parseEnv());
   });
 
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got '${v}'`);
+  return n;
+};
+
 program
   .command('demo')
-  .description('start the local stack and run the demo against it')
-  .action(async () => {
-    await runStackScript('up');
-    process.exitCode = await healthCommand(parseEnv(), {});
+  .description('start the local stack and a projector, run a fleet of agents through a LangGraph graph, summarize')
+  .option('--agents <n>', 'concurrent agents (threads)', int, 20)
+  .option('--turns <n>', 'user turns per agent', int, 5)
+  .option('--message-bytes <n>', 'approximate size of each message', int, 400)
+  .option('--tool-calls <n>', 'tool calls per turn', int, 1)
+  .option('--review-every <n>', 'interrupt for a human review every Nth turn (0: never)', int, 3)
+  .option('--json', 'print the summary as JSON')
+  .action(async (opts: { agents: number; turns: number; messageBytes: number; toolCalls: number; reviewEvery: number; json?: boolean }) => {
+    process.exitCode = await demoCommand(parseEnv(), { ...opts, json: opts.json ?? false });
   });
 
 program.parseAsync().catch((e: unknown) => {
