@@ -1,13 +1,11 @@
 /**
- * Applies a planned batch (projection/batch.ts) with guarded writes: one unordered
- * `bulkWrite` per collection, all collections in parallel, and a deletion phase first only
- * when the batch deletes a thread.
+ * Applies a planned batch (projection/batch.ts) with guarded writes. Round trips: one read of
+ * the batch's tombstones; a deletion phase only when the batch deletes a thread; then per
+ * collection, all in parallel, one `insert` of every document plus one unordered `bulkWrite`
+ * of guarded replacements (newer-wins and heads); applied offsets last.
  *
- * Guards never raise: a newer-wins document is written as a pair — `replaceOne` filtered on
- * "stored position is older" (no upsert) plus `updateOne {$setOnInsert}` with upsert — so
- * whichever runs first, absent → inserted, older → replaced, newer or equal → untouched.
- * (A guarded *upsert* would raise E11000 on a newer document; FerretDB 1.24 stops an
- * unordered bulk at its first error and reports the wrong index, so no errors by design.)
+ * No guarded *upserts*: one that meets a newer document raises E11000, and FerretDB 1.24
+ * stops an unordered bulk at its first error and reports the wrong index (tested).
  */
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type BulkWriteResult, type Collection, type Document } from 'mongodb';
 import type { CheckpointDoc, CollectionKind, Pos, PositionedEvent } from '../projection/documents.ts';
@@ -60,13 +58,6 @@ const headBelow = (doc: CheckpointDoc): Document => ({
   ],
 });
 
-/** The write pair (or single insert) for one document; `guard` selects a stored doc it may replace. */
-function writeOps(doc: IdDoc, guard: Document | undefined): Op[] {
-  const { _id, ...rest } = doc;
-  const insert: Op = { updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true } };
-  return guard ? [{ replaceOne: { filter: { _id, ...guard }, replacement: rest } }, insert] : [insert];
-}
-
 const threadKinds: Array<[CollectionKind, IdKind]> = [
   ['checkpoints', 'cp'],
   ['blobs', 'blob'],
@@ -86,10 +77,12 @@ export function deletionOps(deletions: ReadonlyArray<{ threadId: string; before?
   return out;
 }
 
-interface PendingBulk {
-  ops: Op[];
-  /** per op index: the batch op it writes, and whether it is the insert half */
-  owners: Array<{ event: number; insert: boolean }>;
+/** A collection's share of a batch; `*Owners[i]` is the index of the event op i writes for. */
+interface PendingWrites {
+  replaces: Op[];
+  replaceOwners: number[];
+  inserts: IdDoc[];
+  insertOwners: number[];
 }
 
 export interface BulkOutcome {
@@ -115,11 +108,53 @@ async function bulkWrite(col: Collection<IdDoc>, ops: Op[]): Promise<BulkOutcome
       add(await col.bulkWrite(ops, { ordered: false }));
       return out;
     } catch (e) {
-      const duplicateOnly = e instanceof MongoBulkWriteError && e.writeErrors instanceof Array && e.writeErrors.every((w) => w.code === 11000);
-      if (!duplicateOnly || attempt >= 5) throw e;
+      if (!isDuplicateOnly(e) || attempt >= 5) throw e;
       add(e.result);
     }
   }
+}
+
+const isDuplicateOnly = (e: unknown): e is MongoBulkWriteError =>
+  e instanceof MongoBulkWriteError && Array.isArray(e.writeErrors) && e.writeErrors.every((w) => w.code === 11000);
+
+/**
+ * Inserts in one `insert` command: FerretDB runs it as one transaction, where each upsert is
+ * its own (measured: ~100x). When some already exist (a redelivery), all are re-run as
+ * idempotent `$setOnInsert` upserts: FerretDB stops at the first error and misreports its
+ * index, so the failed command says nothing reliable about the others. Returns the indexes
+ * known inserted (after a fallback, docs the failed command inserted are not counted).
+ */
+async function insertOnce(col: Collection<IdDoc>, docs: IdDoc[]): Promise<Set<number>> {
+  try {
+    await col.insertMany(docs, { ordered: false });
+    return new Set(docs.keys());
+  } catch (e) {
+    if (!isDuplicateOnly(e)) throw e;
+    const ops = docs.map(({ _id, ...rest }): Op => ({ updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true } }));
+    return (await bulkWrite(col, ops)).upserted;
+  }
+}
+
+/**
+ * A newer-wins document is written as two independent halves — replace it where the stored
+ * one is older (no upsert), insert it where absent — so they may run concurrently: absent →
+ * inserted, older → replaced, newer or equal → untouched, in either order.
+ */
+async function writeCollection(col: Collection<IdDoc>, p: PendingWrites): Promise<{ applied: Set<number>; inserted: number; modified: number }> {
+  const [replaced, inserted] = await Promise.all([
+    p.replaces.length > 0 ? bulkWrite(col, p.replaces) : undefined,
+    p.inserts.length > 0 ? insertOnce(col, p.inserts) : new Set<number>(),
+  ]);
+  const applied = new Set([...inserted].map((i) => p.insertOwners[i]!));
+  // replacements are only counted per command: any replacement marks all candidates applied
+  if (replaced && replaced.modified > 0) p.replaceOwners.forEach((e) => applied.add(e));
+  return { applied, inserted: inserted.size, modified: replaced?.modified ?? 0 };
+}
+
+async function writeAll(cols: Collections, pending: Map<CollectionKind, PendingWrites>, what: string) {
+  const entries = [...pending];
+  const out = await Promise.all(entries.map(([kind, p]) => mongoCall(`${what} (${kind})`, () => writeCollection(cols[kind], p))));
+  return out;
 }
 
 export async function runBulks(cols: Collections, bulks: Map<CollectionKind, Op[]>, what: string): Promise<Map<CollectionKind, BulkOutcome>> {
@@ -141,43 +176,43 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
     for (const r of res.values()) deleted += r.deleted;
   }
 
-  const pending = new Map<CollectionKind, PendingBulk>();
-  const add = (kind: CollectionKind, ops: Op[], event: number): void => {
-    const p = pending.get(kind) ?? { ops: [], owners: [] };
+  const pending = new Map<CollectionKind, PendingWrites>();
+  const add = (kind: CollectionKind, doc: IdDoc, guard: Document | undefined, event: number): void => {
+    const p = pending.get(kind) ?? { replaces: [], replaceOwners: [], inserts: [], insertOwners: [] };
     pending.set(kind, p);
-    ops.forEach((op) => {
-      p.ops.push(op);
-      p.owners.push({ event, insert: 'updateOne' in op });
-    });
+    if (guard) {
+      const { _id, ...rest } = doc;
+      p.replaces.push({ replaceOne: { filter: { _id, ...guard }, replacement: rest } });
+      p.replaceOwners.push(event);
+    }
+    p.inserts.push(doc);
+    p.insertOwners.push(event);
   };
   for (const { write, event } of plan.ops as BatchOp[]) {
     const guard = write.rule === 'insert-once' ? undefined : write.rule === 'head-order' ? headBelow(write.doc as CheckpointDoc) : olderThan(write.doc.pos);
-    add(write.collection, writeOps(write.doc, guard), event);
+    add(write.collection, write.doc, guard, event);
   }
+  const offsets = new Map<CollectionKind, PendingWrites>();
   if (options.topic !== undefined) {
     for (const pos of throughPositions(events, options.through)) {
       const doc = { _id: ids.offset(options.topic, pos.partition), topic: options.topic, partition: pos.partition, offset: pos.offset };
-      add('offsets', writeOps(doc, { offset: { $lt: pos.offset } }), -1);
+      add('offsets', doc, { offset: { $lt: pos.offset } }, -1);
     }
+    offsets.set('offsets', pending.get('offsets')!);
+    pending.delete('offsets');
   }
   // Applied offsets last, not beside the rest: readers use them as the barrier "everything up
   // to here is readable" when Redis watermarks are unavailable (src/store/watermarks.ts).
-  const bulkResults = await runBulks(cols, new Map([...pending].filter(([k]) => k !== 'offsets').map(([k, p]) => [k, p.ops])), 'applying a batch');
-  const offsetOps = pending.get('offsets')?.ops ?? [];
-  if (offsetOps.length > 0) for (const [k, r] of await runBulks(cols, new Map([['offsets', offsetOps]]), 'recording applied offsets')) bulkResults.set(k, r);
+  const written = await writeAll(cols, pending, 'applying a batch');
+  if (offsets.size > 0) written.push(...(await writeAll(cols, offsets, 'recording applied offsets')));
 
-  // Upserts are reported per op; replacements only as a count per collection, so an event
-  // whose only effect is a replacement counts as applied when its collection replaced anything.
   const applied = new Set<number>(plan.deleting);
   let inserted = 0;
   let replaced = 0;
-  for (const [kind, p] of pending) {
-    const r = bulkResults.get(kind);
-    if (!r) continue;
-    inserted += r.upserted.size;
-    replaced += r.modified;
-    for (const i of r.upserted) applied.add(p.owners[i]!.event);
-    if (r.modified > 0) p.owners.forEach((o) => o.insert || applied.add(o.event));
+  for (const w of written) {
+    inserted += w.inserted;
+    replaced += w.modified;
+    w.applied.forEach((e) => applied.add(e));
   }
   const results = events.map((_e, i): EventResult => {
     const reason = plan.decided.get(i);
