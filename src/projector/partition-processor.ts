@@ -219,10 +219,12 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     if (events.length > 0 || through >= 0n) {
       const result = await apply(partition, events, new Map(complete.map((r) => [r.offset, r])), through, hooks);
       result?.results.forEach((r, i) => o.metrics.countApplied(events[i]!.event.type, r.applied));
+      log.debug({ partition, through: String(through), counts: result?.counts }, 'batch applied');
     }
     if (o.cache) {
       const cache = o.cache;
       await withRetry('redis', () => upkeep(cache, partition, events, through), hooks, o.backoff);
+      log.debug({ partition, through: String(through) }, 'cache upkept');
     }
     return { through: through >= 0n ? String(through) : undefined, events: events.length, deadLettered };
   }
