@@ -48,6 +48,7 @@ export interface Workload {
   /** every event, step by step */
   all(): AsyncGenerator<ThreadlogEvent[]>;
   readonly eventsPerThread: number;
+  readonly stepsPerThread: number;
   readonly codec: EventCodec;
 }
 
@@ -124,6 +125,7 @@ export function createWorkload(options: Partial<WorkloadOptions> = {}): Workload
     async *all() {
       for (let step = 0; step < o.steps; step++) yield await stepEvents(step);
     },
+    stepsPerThread: o.steps,
     eventsPerThread: o.steps + (o.writesEvery > 0 ? Math.floor(o.steps / o.writesEvery) : 0),
     codec,
   };

@@ -50,6 +50,8 @@ export interface ProjectorOptions {
   maxBytesPerPartition: number;
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
+  /** how long an idle fetch waits at the broker; also bounds how long stop() waits for it */
+  maxWaitTimeMs: number;
   backoff: BackoffOptions;
   assembler?: Partial<ChunkAssemblerOptions>;
   codec?: EventCodec;
@@ -68,6 +70,7 @@ export const defaultProjectorOptions = {
   maxBytesPerPartition: 4 * 1024 * 1024,
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
+  maxWaitTimeMs: 1_000,
   backoff: defaultBackoffOptions,
   logger: silentLogger,
   clientId: 'threadlog-projector',
@@ -214,7 +217,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       }
       producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
-      consumer = kafka.consumer({ groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: o.heartbeatIntervalMs, maxBytesPerPartition: o.maxBytesPerPartition });
+      consumer = kafka.consumer({ groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: o.heartbeatIntervalMs, maxWaitTimeInMs: o.maxWaitTimeMs, maxBytesPerPartition: o.maxBytesPerPartition });
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         joined = true;
         // every partition restarts at its committed offset: open chunk sequences start over

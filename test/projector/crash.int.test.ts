@@ -1,0 +1,109 @@
+/**
+ * Crash safety with real processes: projector processes (consumers/projector.ts) are killed
+ * with SIGKILL again and again while the log is being written (chunked events included),
+ * restarted, and finally two of them share the group until they are caught up. The result
+ * must equal, document by document, a projection built from scratch from the same log.
+ *
+ * Size: CRASH_TEST_EVENTS (default 6,000; the issue asks for 50,000, which takes far longer
+ * than the test budget on a 2-core machine with the shared FerretDB: see the benchmark).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import type { Db } from 'mongodb';
+import { useIsolatedStack, waitFor } from '../support/isolation.ts';
+import { createWorkload } from '../../bench/workload.ts';
+import { committedOffsets, dumpGeneration, embeddedProjector, endOffsets, logWriter, makeTopics, waitCaughtUp } from './helpers.ts';
+
+const stack = useIsolatedStack();
+const root = path.resolve(import.meta.dirname, '../..');
+const PARTITIONS = 6;
+const EVENTS = Number(process.env.CRASH_TEST_EVENTS ?? 6_000);
+const THREADS = 100;
+const workload = createWorkload({ threads: THREADS, steps: Math.ceil(EVENTS / (THREADS * 1.25)), messageChars: 120, bigEvery: 400, threadPrefix: 'c' });
+const children = new Set<ChildProcess>();
+let topic: string;
+let db: Db;
+
+function startChild(): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'consumers/projector.ts')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: {
+      ...process.env,
+      THREADLOG_KAFKA_BROKERS: stack.endpoints.kafkaBrokers.join(','),
+      THREADLOG_MONGO_URL: stack.endpoints.mongoUrl,
+      THREADLOG_MONGO_DB: stack.dbName,
+      THREADLOG_REDIS_URL: stack.endpoints.redisUrl,
+      THREADLOG_REDIS_PREFIX: stack.redisPrefix,
+      THREADLOG_TOPIC_PREFIX: stack.topicPrefix,
+      THREADLOG_PARTITIONS: String(PARTITIONS),
+      THREADLOG_GENERATION: 'crash',
+      THREADLOG_OPS_PORT: '0',
+      THREADLOG_LOG_LEVEL: 'warn',
+    },
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+const exited = (c: ChildProcess): Promise<number | null> =>
+  c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code)));
+
+beforeAll(async () => {
+  topic = await makeTopics(stack, PARTITIONS);
+  db = (await stack.mongo()).db(stack.dbName);
+});
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await Promise.all([...children].map(exited));
+});
+
+describe('projector processes', () => {
+  it('survive repeated kill -9 during a load, and two of them end equal to a projection built from scratch', async () => {
+    const writer = logWriter(stack, workload.codec, PARTITIONS);
+    let written = 0;
+    const load = (async () => {
+      for await (const events of workload.all()) {
+        await writer.write(events);
+        written += events.length;
+      }
+    })();
+    let current = startChild();
+    let kills = 0;
+    while (kills < 5) {
+      // let it project something, then kill it mid-batch, without a chance to commit
+      await new Promise((r) => setTimeout(r, 1_000 + Math.random() * 1_000));
+      current.kill('SIGKILL');
+      await exited(current);
+      kills += 1;
+      current = startChild();
+    }
+    await load;
+    await writer.close();
+    expect(written).toBeGreaterThanOrEqual(EVENTS * 0.9);
+    const second = startChild();
+    await waitCaughtUp(stack, stack.redisPrefix, topic, 150_000);
+
+    // graceful stop: both exit 0 and leave their committed offsets at the end offsets
+    current.kill('SIGTERM');
+    second.kill('SIGTERM');
+    expect(await Promise.all([exited(current), exited(second)])).toEqual([0, 0]);
+    const ends = await endOffsets(stack, topic);
+    expect(await committedOffsets(stack, `${stack.topicPrefix}.projector.crash`, topic)).toEqual(ends);
+
+    // the same log into a fresh generation, no Redis, one uninterrupted embedded projector
+    const scratch = embeddedProjector(stack, { generation: 'scratch', redisUrl: undefined, partitions: PARTITIONS });
+    await scratch.start();
+    await waitFor(async () => {
+      const committed = await committedOffsets(stack, scratch.groupId, topic);
+      return [...ends].every(([p, end]) => committed.get(p) === end);
+    }, { timeoutMs: 150_000, intervalMs: 500, what: 'the scratch projection to reach the end offsets' });
+    await scratch.stop();
+    const [crashed, fresh] = await Promise.all([dumpGeneration(db, 'crash'), dumpGeneration(db, 'scratch')]);
+    expect(crashed.checkpoints!.length).toBe(THREADS * workload.stepsPerThread);
+    for (const kind of Object.keys(fresh)) expect(crashed[kind], kind).toEqual(fresh[kind]);
+  }, 300_000);
+});
