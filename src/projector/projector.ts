@@ -191,6 +191,10 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       }
       throw e;
     }
+    // a batch that went through means the services answer again, even if the batch that
+    // saw them fail was abandoned (stale) before it could report the recovery
+    for (const cause of paused.keys()) metrics.setPaused(cause, false);
+    paused.clear();
     p.resolveOffset(batch.lastOffset());
     if (done.through !== undefined) {
       const next = String(BigInt(done.through) + 1n);
