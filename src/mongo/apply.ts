@@ -1,8 +1,9 @@
 /**
  * Applies a planned batch (projection/batch.ts) with guarded writes. Round trips: one read of
  * the batch's tombstones; a deletion phase only when the batch deletes a thread; then per
- * collection, all in parallel, one `insert` of every document plus one unordered `bulkWrite`
- * of guarded replacements (newer-wins and heads); applied offsets last.
+ * collection, all in parallel, one `insert` of its new documents (checkpoints, blobs, writes)
+ * plus one unordered `bulkWrite` of guarded replacements and upserts (heads, tombstones,
+ * special writes, re-puts); applied offsets last.
  *
  * No guarded *upserts*: one that meets a newer document raises E11000, and FerretDB 1.24
  * stops an unordered bulk at its first error and reports the wrong index (tested).
@@ -114,6 +115,9 @@ async function bulkWrite(col: Collection<IdDoc>, ops: Op[]): Promise<BulkOutcome
   }
 }
 
+/** Heads, offsets and tombstones are rewritten in place; the rest are mostly new documents. */
+const mostlyExisting = new Set<CollectionKind>(['heads', 'offsets', 'tombstones']);
+
 const isDuplicateOnly = (e: unknown): e is MongoBulkWriteError =>
   e instanceof MongoBulkWriteError && Array.isArray(e.writeErrors) && e.writeErrors.every((w) => w.code === 11000);
 
@@ -146,9 +150,10 @@ async function writeCollection(col: Collection<IdDoc>, p: PendingWrites): Promis
     p.inserts.length > 0 ? insertOnce(col, p.inserts) : new Set<number>(),
   ]);
   const applied = new Set([...inserted].map((i) => p.insertOwners[i]!));
+  for (const i of replaced?.upserted ?? []) applied.add(p.replaceOwners[i]!);
   // replacements are only counted per command: any replacement marks all candidates applied
-  if (replaced && replaced.modified > 0) p.replaceOwners.forEach((e) => applied.add(e));
-  return { applied, inserted: inserted.size, modified: replaced?.modified ?? 0 };
+  if (replaced && replaced.modified > 0) p.replaceOwners.forEach((e, i) => 'replaceOne' in p.replaces[i]! && applied.add(e));
+  return { applied, inserted: inserted.size + (replaced?.upserted.size ?? 0), modified: replaced?.modified ?? 0 };
 }
 
 async function writeAll(cols: Collections, pending: Map<CollectionKind, PendingWrites>, what: string) {
@@ -180,13 +185,19 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
   const add = (kind: CollectionKind, doc: IdDoc, guard: Document | undefined, event: number): void => {
     const p = pending.get(kind) ?? { replaces: [], replaceOwners: [], inserts: [], insertOwners: [] };
     pending.set(kind, p);
+    const { _id, ...rest } = doc;
     if (guard) {
-      const { _id, ...rest } = doc;
       p.replaces.push({ replaceOne: { filter: { _id, ...guard }, replacement: rest } });
       p.replaceOwners.push(event);
     }
-    p.inserts.push(doc);
-    p.insertOwners.push(event);
+    if (mostlyExisting.has(kind)) {
+      // an insert would fail on nearly every batch: upsert in the same bulk as the replace
+      p.replaces.push({ updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true } });
+      p.replaceOwners.push(event);
+    } else {
+      p.inserts.push(doc);
+      p.insertOwners.push(event);
+    }
   };
   for (const { write, event } of plan.ops as BatchOp[]) {
     const guard = write.rule === 'insert-once' ? undefined : write.rule === 'head-order' ? headBelow(write.doc as CheckpointDoc) : olderThan(write.doc.pos);
