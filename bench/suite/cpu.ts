@@ -1,0 +1,52 @@
+/**
+ * CPU seconds per process from /proc (utime + stime), so a cell can say where its time went:
+ * the client, ThreadlogSaver's projector, FerretDB, Kafka, Redis, PostgreSQL. Servers are
+ * shared with whatever else runs on the machine; their share is an upper bound for the cell.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const TICKS = 100; // USER_HZ on Linux
+
+function statOf(pid: number): { ppid: number; cpu: number } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / TICKS };
+  } catch {
+    return undefined;
+  }
+}
+
+export function cpuSeconds(pids: number[]): number {
+  return pids.reduce((a, p) => a + (statOf(p)?.cpu ?? 0), 0);
+}
+
+export function childrenOf(parent: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    if (statOf(Number(d))?.ppid === parent) out.push(Number(d));
+  }
+  return out;
+}
+
+/** The local stack's servers (infra/stack.sh pid files), when they run here. */
+export function stackPids(root: string): Record<string, number[]> {
+  const run = path.join(process.env.THREADLOG_LOCAL_DIR ?? path.join(root, '.local'), 'run');
+  const out: Record<string, number[]> = {};
+  for (const name of ['ferretdb', 'kafka', 'redis']) {
+    try {
+      const pid = Number(readFileSync(path.join(run, `${name}.pid`), 'utf8').trim());
+      if (statOf(pid)) out[name] = [pid];
+    } catch {
+      // not running here
+    }
+  }
+  return out;
+}
+
+/** CPU seconds per named group of processes now. */
+export function snapshot(groups: Record<string, number[]>): Record<string, number> {
+  return Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSeconds(pids)]));
+}
