@@ -11,8 +11,9 @@
 #   THREADLOG_KAFKA_VERSION    Kafka jars from Maven Central   (default: 4.1.1; fallback 3.9.1)
 #   THREADLOG_KAFKA_HEAP       JVM heap                        (default: 512m)
 #   THREADLOG_MONGO_PORT       FerretDB listener               (default: 27018)
-#   THREADLOG_FERRETDB_BACKEND sqlite | postgresql             (default: sqlite, see infra/README.md)
+#   THREADLOG_FERRETDB_BACKEND postgresql | sqlite             (default: postgresql, see infra/README.md)
 #   THREADLOG_PG_PORT          PostgreSQL for the postgresql backend (default: 15432)
+#   THREADLOG_PG_POOL          FerretDB→PostgreSQL pool size   (default: 600; > largest bulk batch)
 #   THREADLOG_REDIS_PORT       Redis listener                  (default: 16379)
 set -euo pipefail
 
@@ -23,8 +24,11 @@ KAFKA_CTRL_PORT=${THREADLOG_KAFKA_CONTROLLER_PORT:-19093}
 KAFKA_VERSION=${THREADLOG_KAFKA_VERSION:-4.1.1}
 KAFKA_HEAP=${THREADLOG_KAFKA_HEAP:-512m}
 MONGO_PORT=${THREADLOG_MONGO_PORT:-27018}
-FERRET_BACKEND=${THREADLOG_FERRETDB_BACKEND:-sqlite}
+FERRET_BACKEND=${THREADLOG_FERRETDB_BACKEND:-postgresql}
 PG_PORT=${THREADLOG_PG_PORT:-15432}
+# FerretDB's pool towards PostgreSQL (its default, 50, deadlocks a bulkWrite of more than ~50
+# upserts that match existing documents: see infra/README.md). Must exceed our largest batch.
+PG_POOL=${THREADLOG_PG_POOL:-600}
 REDIS_PORT=${THREADLOG_REDIS_PORT:-16379}
 FERRETDB_VERSION=v1.24.2
 
@@ -173,19 +177,32 @@ install_ferretdb() {
 
 start_postgres() {
   local pgbin; pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [[ -n $pgbin ]] || die "PostgreSQL not found: apt-get install postgresql (needed for THREADLOG_FERRETDB_BACKEND=postgresql)"
+  if [[ -z $pgbin && $(id -u) == 0 ]]; then
+    log "installing PostgreSQL from Debian (first start only)…"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+      >"$LOGS/postgres-apt.log" 2>&1 || die "apt-get install postgresql failed; see $LOGS/postgres-apt.log"
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  fi
+  [[ -n $pgbin ]] || die "PostgreSQL not found: sudo apt-get install postgresql (or THREADLOG_FERRETDB_BACKEND=sqlite)"
   local dir=$DATA/postgres logfile=$LOGS/postgres.log
   if [[ ! -f $dir/PG_VERSION ]]; then
     mkdir -p "$dir"; chown -R postgres:postgres "$dir" 2>/dev/null || true
     runas_pg "$pgbin/initdb" -D "$dir" -U postgres --auth=trust >>"$logfile" 2>&1 || die "initdb failed; see $logfile"
   fi
-  if ! port_open "$PG_PORT"; then
+  if port_open "$PG_PORT"; then
+    # Only reuse a server on PG_PORT if it is ours (a previous `up`), never someone else's.
+    [[ -f $dir/postmaster.pid ]] && [[ $(sed -n 4p "$dir/postmaster.pid") == "$PG_PORT" ]] \
+      || die "port $PG_PORT is taken by another process; set THREADLOG_PG_PORT"
+  else
     touch "$logfile"; chown postgres "$logfile" 2>/dev/null || true
-    runas_pg "$pgbin/pg_ctl" -D "$dir" -l "$logfile" -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off" start >/dev/null \
+    # max_connections: FerretDB 1.24 holds one pooled connection per update of a multi-update
+    # command until the command ends; see PG_POOL below and infra/README.md.
+    runas_pg "$pgbin/pg_ctl" -D "$dir" -l "$logfile" -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=$((PG_POOL + 50))" -w start >/dev/null \
       || die "PostgreSQL did not start; see $logfile"
   fi
   local deadline=$((SECONDS + 30))
-  until "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; do
+  # -U postgres: without it pg_isready connects as root and the log fills with FATAL lines.
+  until "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres; do
     ((SECONDS < deadline)) || die "PostgreSQL not ready; see $logfile"; sleep 0.3
   done
   "$pgbin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database where datname='ferretdb'" | grep -q 1 \
@@ -205,11 +222,13 @@ start_ferretdb() {
     --debug-addr=- --log-level=warn --handler="$FERRET_BACKEND")
   case $FERRET_BACKEND in
     sqlite) mkdir -p "$DATA/ferretdb-sqlite"; args+=(--sqlite-url="file:$DATA/ferretdb-sqlite/") ;;
-    postgresql) start_postgres; args+=(--postgresql-url="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb") ;;
+    postgresql) start_postgres
+      args+=(--postgresql-url="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb?pool_max_conns=$PG_POOL") ;;
     *) die "THREADLOG_FERRETDB_BACKEND must be sqlite or postgresql, not '$FERRET_BACKEND'" ;;
   esac
   log "starting ferretdb $FERRETDB_VERSION ($FERRET_BACKEND backend)"
   spawn ferretdb "$logfile" "$LOCAL/bin/ferretdb-$FERRETDB_VERSION" "${args[@]}"
+  echo "$FERRET_BACKEND" >"$RUN/ferretdb.backend" # `status` reports what runs, not the default
   wait_for ferretdb 60 "$logfile" port_open "$MONGO_PORT"
 }
 
@@ -240,10 +259,12 @@ start_redis() {
 summary() {
   local k="stopped" f="stopped" r="stopped"
   pid_alive kafka && port_open "$KAFKA_PORT" && k="running"
-  pid_alive ferretdb && port_open "$MONGO_PORT" && f="running"
+  local fb=$FERRET_BACKEND
+  pid_alive ferretdb && port_open "$MONGO_PORT" && f="running" && fb=$(cat "$RUN/ferretdb.backend" 2>/dev/null \
+    || tr '\0' '\n' <"/proc/$(cat "$RUN/ferretdb.pid")/cmdline" 2>/dev/null | sed -n 's/^--handler=//p')
   pid_alive redis && port_open "$REDIS_PORT" && r="running"
   printf 'kafka     %-8s 127.0.0.1:%s   log: %s\n' "$k" "$KAFKA_PORT" "$LOGS/kafka.log"
-  printf 'ferretdb  %-8s mongodb://127.0.0.1:%s/ (%s)   log: %s\n' "$f" "$MONGO_PORT" "$FERRET_BACKEND" "$LOGS/ferretdb.log"
+  printf 'ferretdb  %-8s mongodb://127.0.0.1:%s/ (%s)   log: %s\n' "$f" "$MONGO_PORT" "$fb" "$LOGS/ferretdb.log"
   printf 'redis     %-8s redis://127.0.0.1:%s   log: %s\n' "$r" "$REDIS_PORT" "$LOGS/redis.log"
 }
 
