@@ -43,7 +43,11 @@ export interface DocWrite {
   doc: ProjectionDoc & { pos: Pos };
 }
 
-/** Remove every document of the thread older than `before` (newer ones are a reused id). */
+/**
+ * Remove every document of the thread older than `before` (newer ones are a reused id).
+ * Known edge: if a head older than `before` is removed while a newer checkpoint with a lower
+ * checkpoint id survives, that namespace has no head until its next checkpoint.
+ */
 export interface ThreadDeletion {
   threadId: string;
   before: Pos;
