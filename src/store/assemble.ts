@@ -5,6 +5,7 @@
  * by version never change) before asking MongoDB.
  */
 import type { Checkpoint } from '@langchain/langgraph-checkpoint';
+import { isThreadlogError } from '../errors.ts';
 import { resolveChannelValueWith } from '../events/deltas.ts';
 import type { EventCodec } from '../events/codec.ts';
 import type { ChannelValue, ChannelVersion, TypedValue } from '../events/types.ts';
@@ -14,9 +15,19 @@ import type { CacheEntry, EntryWrite } from './entry.ts';
 import type { L1Cache } from './l1-cache.ts';
 import type { StoredCheckpoint } from './types.ts';
 
+/** what an entry is built from: a projected checkpoint record or an own write */
+export type EntrySource = Pick<CheckpointRecord, 'threadId' | 'checkpointNs' | 'checkpointId' | 'parentCheckpointId' | 'checkpoint' | 'metadata' | 'position'>;
+
 export interface Assembler {
   /** the entry of a projected checkpoint; `asOf`: an offset the projection is known to reflect */
   assemble(rec: CheckpointRecord, asOf: bigint): Promise<CacheEntry>;
+  /**
+   * An entry from what this instance wrote (not projected yet, perhaps): the channel values
+   * the projection would assemble, but a versioned channel without a stored value is only
+   * empty when `isEmpty` says so. Otherwise the value may simply not be projected yet, and
+   * so may a broken delta chain's base: undefined then, and the caller waits for the projection.
+   */
+  assembleKnown(rec: EntrySource, writes: EntryWrite[], isEmpty: (channel: string, version: ChannelVersion) => boolean): Promise<CacheEntry | undefined>;
   /** the same entry with its pending writes re-read */
   refreshWrites(entry: CacheEntry, asOf: bigint): Promise<CacheEntry>;
   toStored(entry: CacheEntry): Promise<StoredCheckpoint>;
@@ -57,28 +68,50 @@ export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec:
     return ws.map((w) => ({ taskId: w.taskId, channel: w.channel, value: w.value }));
   }
 
+  /** resolved values of the versioned channels that have one; `found`: their stored heads */
+  async function values(rec: EntrySource, found: Map<string, ChannelValue>): Promise<Array<[string, TypedValue]>> {
+    const out: Array<[string, TypedValue]> = [];
+    for (const channel of Object.keys(rec.checkpoint.channel_versions)) {
+      const head = found.get(channel);
+      // no stored value for a versioned channel: LangGraph's empty channel
+      if (head !== undefined) out.push([channel, await resolve(rec.threadId, rec.checkpointNs, head)]);
+    }
+    return out;
+  }
+
+  function entry(rec: EntrySource, vals: Array<[string, TypedValue]>, pending: EntryWrite[], asOf: bigint): CacheEntry {
+    return {
+      threadId: rec.threadId,
+      checkpointNs: rec.checkpointNs,
+      checkpointId: rec.checkpointId,
+      parentCheckpointId: rec.parentCheckpointId,
+      header: rec.checkpoint,
+      metadata: rec.metadata,
+      position: rec.position,
+      values: vals,
+      writes: pending,
+      writesAsOf: String(asOf),
+    };
+  }
+
   return {
     async assemble(rec, asOf) {
       const versions = Object.entries(rec.checkpoint.channel_versions);
       const [found, pending] = await Promise.all([blobs(rec.threadId, rec.checkpointNs, versions), writes(rec)]);
-      const values: Array<[string, TypedValue]> = [];
-      for (const [channel] of versions) {
-        const head = found.get(channel);
-        // no stored value for a versioned channel: LangGraph's empty channel
-        if (head !== undefined) values.push([channel, await resolve(rec.threadId, rec.checkpointNs, head)]);
+      return entry(rec, await values(rec, found), pending, asOf);
+    },
+
+    async assembleKnown(rec, pending, isEmpty) {
+      const wanted = Object.entries(rec.checkpoint.channel_versions).filter(([c, v]) => !isEmpty(c, v));
+      const found = await blobs(rec.threadId, rec.checkpointNs, wanted);
+      if (found.size < wanted.length) return undefined;
+      try {
+        // writesAsOf: none of the projection's writes are in this entry
+        return entry(rec, await values(rec, found), pending, -1n);
+      } catch (e) {
+        if (isThreadlogError(e, 'broken-delta-chain')) return undefined;
+        throw e;
       }
-      return {
-        threadId: rec.threadId,
-        checkpointNs: rec.checkpointNs,
-        checkpointId: rec.checkpointId,
-        parentCheckpointId: rec.parentCheckpointId,
-        header: rec.checkpoint,
-        metadata: rec.metadata,
-        position: rec.position,
-        values,
-        writes: pending,
-        writesAsOf: String(asOf),
-      };
     },
 
     async refreshWrites(entry, asOf) {

@@ -22,6 +22,8 @@ import { createInvalidation } from './invalidation.ts';
 import { createL1Cache } from './l1-cache.ts';
 import { createListing } from './listing.ts';
 import { createStoreMetrics } from './metrics.ts';
+import { createOwnReads } from './own-reads.ts';
+import { createOwnWrites } from './own-writes.ts';
 import { resolveOptions, type CheckpointStoreInput } from './options.ts';
 import { createReader } from './reader.ts';
 import { createRedisGuard } from './redis-guard.ts';
@@ -69,14 +71,18 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
   const guard = createRedisGuard({ enabled: cache !== undefined, timeoutMs: o.redisTimeoutMs, cooldownMs: o.redisCooldownMs, logger: log, onDegraded: (what) => metrics.redisDegraded(what) });
   const l1 = createL1Cache(o.l1MaxBytes);
   const session = createSessionTracker();
+  const own = o.writeThrough && o.l1MaxBytes > 0 ? createOwnWrites({ maxBytes: Math.floor(o.l1MaxBytes / 4), l1, session }) : undefined;
   const waiter = createWatermarkWaiter({ topic, cache, guard, projection, logger: log, slowPollMs: o.watermarkPollMs, mongoPollMs: o.mongoWatermarkPollMs });
   const requirements = createRequirements({ kafka: conn.kafka, topic, session, defaultConsistency: o.consistency });
-  const reader = createReader({ projection, cache, guard, l1, assembler: createAssembler(projection, l1, codec), session, waiter, metrics });
+  const assembler = createAssembler(projection, l1, codec);
+  const reader = createReader({ projection, cache, guard, l1, assembler, session, waiter, metrics });
+  const ownReads = own && createOwnReads({ own, reader, assembler, topic, defaultConsistency: o.consistency });
   const listing = createListing({ projection, reader, requirements, waiter, partitions: o.partitions, pageSize: o.pageSize, timeoutMs: o.readTimeoutMs });
 
   function forget(threadId: string, position: { partition: number; offset: string }): void {
     session.markDeleted(threadId, position);
     l1.dropThread(threadId);
+    own?.forget(threadId, position);
   }
   const invalidation = createInvalidation(conn.redis, `${o.redisKeyPrefix}deleted`, guard, log, forget);
   const writer = createWriter({
@@ -84,6 +90,7 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     deltas,
     appender,
     session,
+    own,
     onDeleted(threadId, receipt) {
       forget(threadId, receipt);
       invalidation.announce(threadId, receipt);
@@ -153,6 +160,13 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
       if (ref.checkpointId !== undefined) validateCheckpointId(ref.checkpointId, codec.options);
       const p = partitionFor(ref.threadId, o.partitions);
       const req = await requirements.forThread(ref.threadId, ns, p, options);
+      // own writes the projector has not applied yet: answered from the write-through record
+      const fast = req.wait >= 0n && ownReads !== undefined && waiter.known(p) < req.wait ? await ownReads.load(ref.threadId, ns, ref.checkpointId, req, options) : undefined;
+      if (fast !== undefined) {
+        waiter.watch();
+        metrics.observeLoad(fast.level, (performance.now() - started) / 1000);
+        return fast.value;
+      }
       if (req.wait >= 0n) {
         try {
           await waiter.waitFor(new Map([[p, req.wait]]), options?.timeoutMs ?? o.readTimeoutMs);

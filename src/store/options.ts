@@ -63,8 +63,14 @@ export interface CheckpointStoreOptions {
   watermarkPollMs: number;
   /** how often a waiting read polls MongoDB's applied offsets while Redis is down */
   mongoWatermarkPollMs: number;
-  /** L1 budget in bytes (0 disables L1) */
+  /** L1 budget in bytes (0 disables L1, and with it write-through) */
   l1MaxBytes: number;
+  /**
+   * remember what this instance saved (channel values in L1, headers and pending writes in a
+   * quarter of the L1 budget) so `session` reads of its own writes need not wait for the
+   * projector; false: they wait, as `strong` does
+   */
+  writeThrough: boolean;
   redisTtlSeconds: number;
   redisTombstoneTtlSeconds: number;
   redisKeyPrefix: string;
@@ -103,6 +109,7 @@ export const defaultCheckpointStoreOptions: Omit<CheckpointStoreOptions, 'kafka'
   watermarkPollMs: 500,
   mongoWatermarkPollMs: 50,
   l1MaxBytes: 64 * 1024 * 1024,
+  writeThrough: true,
   redisTtlSeconds: 3_600,
   redisTombstoneTtlSeconds: 86_400,
   redisKeyPrefix: 'threadlog:',

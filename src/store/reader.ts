@@ -23,9 +23,22 @@ export interface Served {
   level: CacheLevel | 'none';
 }
 
+export interface ProjectedHead {
+  checkpointId: string;
+  position: LogPosition;
+  /** Redis' head payload, when it came from Redis */
+  payload?: Buffer;
+}
+
 export interface Reader {
-  byId(threadId: string, ns: string, checkpointId: string, req: Requirement): Promise<Served>;
+  /** `l2Payload`: a head payload read from Redis already (used when it is this checkpoint's entry) */
+  byId(threadId: string, ns: string, checkpointId: string, req: Requirement, l2Payload?: Buffer): Promise<Served>;
   latest(threadId: string, ns: string, req: Requirement): Promise<Served>;
+  /**
+   * The projected head as it is now, without waiting: Redis when it answers, else MongoDB.
+   * Undefined when there is none or this instance knows it deleted.
+   */
+  projectedHead(threadId: string, ns: string): Promise<ProjectedHead | undefined>;
   /** a listed record's entry: L1, else assembled (and cached) */
   fromRecord(rec: CheckpointRecord, wait: bigint): Promise<StoredCheckpoint>;
   /** warm L1 and L2 for one record; returns its entry */
@@ -176,9 +189,17 @@ export function createReader(d: ReaderDeps): Reader {
     return serve(entry, 'l3');
   }
 
+  async function projectedHead(threadId: string, ns: string): Promise<ProjectedHead | undefined> {
+    const cache = d.cache;
+    const r = cache === undefined ? undefined : await d.guard.call('reading a head', () => cache.getHead(threadId, ns));
+    const head = r?.ok ? r.value : await d.projection.getHead(threadId, ns);
+    return head !== undefined && alive(threadId, head.position) ? head : undefined;
+  }
+
   return {
-    byId: (t, ns, id, req) => byId(t, ns, id, req),
+    byId,
     latest,
+    projectedHead,
     async fromRecord(rec, wait) {
       const inL1 = await usable(d.l1.getCheckpoint(rec.threadId, rec.checkpointNs, rec.checkpointId), rec.checkpointId, wait);
       if (inL1) {

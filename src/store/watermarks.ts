@@ -27,6 +27,8 @@ export interface WatermarkWaiterOptions {
 export interface WatermarkWaiter {
   /** resolves when every partition's watermark is >= its required offset */
   waitFor(required: ReadonlyMap<number, bigint>, timeoutMs: number): Promise<void>;
+  /** keep `known` current from Redis pub/sub without waiting (reads that did not wait) */
+  watch(): void;
   /** the highest watermark seen for a partition (NONE if none) */
   known(partition: number): bigint;
   /** fresh watermarks: Redis, else MongoDB's applied offsets */
@@ -113,6 +115,7 @@ export function createWatermarkWaiter(o: WatermarkWaiterOptions): WatermarkWaite
         }
       }
     },
+    watch: () => void ensureSubscribed(),
     known: (p) => known.get(p) ?? NONE,
     refresh,
     async close() {

@@ -11,6 +11,7 @@ import type { DeltaEncoder } from '../events/deltas.ts';
 import type { ChannelValue, CheckpointEvent, CheckpointHeader, Receipt, ThreadlogEvent, WritesEvent } from '../events/types.ts';
 import { validateCheckpointNs, validateThreadId } from '../events/validate.ts';
 import type { Appender } from '../kafka/appender.ts';
+import type { OwnWrites } from './own-writes.ts';
 import type { SessionTracker } from './session.ts';
 import type { PutWritesInput, SaveInput } from './types.ts';
 
@@ -27,6 +28,8 @@ export interface WriterDeps {
   deltas: DeltaEncoder;
   appender: Appender;
   session: SessionTracker;
+  /** write-through record of what this instance wrote (absent: disabled) */
+  own: OwnWrites | undefined;
   /** called once the log acknowledged a thread-deleted event */
   onDeleted(threadId: string, receipt: Receipt): void;
 }
@@ -38,7 +41,8 @@ function invalidCheckpoint(message: string): never {
 export function createWriter(d: WriterDeps): Writer {
   let saves = 0;
 
-  async function checkpointEvent(input: SaveInput): Promise<CheckpointEvent> {
+  /** the event, and the channels it lists as new without a value (no blob is written for them) */
+  async function checkpointEvent(input: SaveInput): Promise<{ event: CheckpointEvent; empties: string[] }> {
     if (input === null || typeof input !== 'object') invalidCheckpoint('save input must be an object');
     const ns = input.checkpointNs ?? '';
     validateThreadId(input.threadId, d.codec.options);
@@ -49,14 +53,18 @@ export function createWriter(d: WriterDeps): Writer {
     const versions = cp.channel_versions ?? {};
     const channels = input.newVersions === undefined ? Object.keys(values) : Object.keys(input.newVersions);
     const encoded: ChannelValue[] = [];
+    const empties: string[] = [];
     for (const channel of channels) {
       // a channel with a version but no value is LangGraph's empty channel: nothing to store
-      if (!Object.prototype.hasOwnProperty.call(values, channel)) continue;
+      if (!Object.prototype.hasOwnProperty.call(values, channel)) {
+        empties.push(channel);
+        continue;
+      }
       const version = versions[channel];
       if (version === undefined) invalidCheckpoint(`channel "${channel}" has a value but no version in channel_versions`);
       encoded.push(await d.deltas.encode(input.threadId, ns, channel, version, values[channel]));
     }
-    return {
+    const event: CheckpointEvent = {
       type: 'checkpoint',
       eventId: randomUUID(),
       threadId: input.threadId,
@@ -68,10 +76,13 @@ export function createWriter(d: WriterDeps): Writer {
       metadata: (input.metadata ?? {}) as Record<string, unknown>,
       values: encoded,
     };
+    return { event, empties };
   }
 
-  function track(event: ThreadlogEvent, receipt: Promise<Receipt>): Promise<Receipt> {
+  function track(event: ThreadlogEvent, receipt: Promise<Receipt>, empties?: string[]): Promise<Receipt> {
     return receipt.then((r) => {
+      // before the session tracker learns of it: the record checks what was written earlier
+      d.own?.record(event, r, empties);
       const ns = event.type === 'thread-deleted' ? undefined : event.checkpointNs;
       d.session.recordEvent(event.threadId, r, event.type, ns);
       if (event.type === 'checkpoint') saves++;
@@ -80,26 +91,27 @@ export function createWriter(d: WriterDeps): Writer {
     });
   }
 
-  async function append(event: ThreadlogEvent): Promise<Receipt> {
-    return track(event, d.appender.append(await d.codec.encode(event)));
+  async function append(event: ThreadlogEvent, empties?: string[]): Promise<Receipt> {
+    return track(event, d.appender.append(await d.codec.encode(event)), empties);
   }
 
   return {
     async save(input) {
-      return append(await checkpointEvent(input));
+      const { event, empties } = await checkpointEvent(input);
+      return append(event, empties);
     },
 
     async saveBatch(inputs) {
       // encoded in order (deltas of one channel build on each other), then appended in one
       // synchronous sweep so the appender keeps their order within each thread
       const records: Array<Awaited<ReturnType<EventCodec['encode']>>> = [];
-      const events: CheckpointEvent[] = [];
+      const events: Array<{ event: CheckpointEvent; empties: string[] }> = [];
       for (const input of inputs) {
         const e = await checkpointEvent(input);
         events.push(e);
-        records.push(await d.codec.encode(e));
+        records.push(await d.codec.encode(e.event));
       }
-      return Promise.all(records.map((r, i) => track(events[i]!, d.appender.append(r))));
+      return Promise.all(records.map((r, i) => track(events[i]!.event, d.appender.append(r), events[i]!.empties)));
     },
 
     async putWrites(input) {

@@ -1,0 +1,93 @@
+/**
+ * `session` reads of this instance's own writes without waiting for the projector. The answer
+ * is what the projection will show once it applied those writes, as far as this instance can
+ * know it: the projected head as it is now when it is newer (in head order) than the own head
+ * — another writer's later checkpoint — else the own checkpoint, assembled like the
+ * projection assembles it. Whenever that cannot be known (an incomplete record, a channel
+ * value neither in L1 nor projected, own pending writes on someone else's checkpoint), the
+ * answer is undefined and the caller waits for the watermark as before.
+ *
+ * Not covered, as `session` promises only this instance's writes: pending writes that other
+ * processes put on an own checkpoint, and a re-put of an own checkpoint id by another process,
+ * show once projected (or with `strong`, or `after` their receipts).
+ */
+import { compareHeads, toPos } from '../projection/documents.ts';
+import type { Assembler } from './assemble.ts';
+import type { OwnCheckpoint, OwnWritesView } from './own-writes.ts';
+import type { ProjectedHead, Reader, Served } from './reader.ts';
+import type { Requirement } from './requirements.ts';
+import { NONE } from './session.ts';
+import type { Consistency, ReadOptions } from './types.ts';
+
+export interface OwnReadsDeps {
+  own: OwnWritesView;
+  reader: Reader;
+  assembler: Assembler;
+  topic: string;
+  defaultConsistency: Consistency;
+}
+
+export interface OwnReads {
+  /** the read's answer from own writes and the projection as it is now; undefined: wait */
+  load(threadId: string, ns: string, checkpointId: string | undefined, req: Requirement, options: ReadOptions | undefined): Promise<Served | undefined>;
+}
+
+const newer = (h: ProjectedHead, mine: OwnCheckpoint): boolean =>
+  compareHeads({ checkpointId: h.checkpointId, pos: toPos(h.position) }, { checkpointId: mine.checkpointId, pos: toPos(mine.position) }) > 0;
+
+export function createOwnReads(d: OwnReadsDeps): OwnReads {
+  const { own, reader } = d;
+  // the projection as it is: nothing of this instance's is involved in what is read
+  const now = (partition: number): Requirement => ({ partition, wait: NONE, head: NONE });
+
+  /** only own writes to wait for: session, or receipts this instance wrote itself */
+  function eligible(threadId: string, partition: number, options: ReadOptions | undefined): boolean {
+    if ((options?.consistency ?? d.defaultConsistency) === 'strong' || !own.complete(threadId)) return false;
+    const after = options?.after;
+    const receipts = after === undefined ? [] : Array.isArray(after) ? after : [after];
+    return receipts.every((r) => (r.topic !== undefined && r.topic !== d.topic) || r.partition !== partition || own.isOwn(threadId, r));
+  }
+
+  /** a projected checkpoint, unless own pending writes on it may not be projected yet */
+  function untouched(threadId: string, ns: string, served: Served): Served | undefined {
+    const v = served.value;
+    if (v === undefined) return served;
+    return own.writes(threadId, ns, v.checkpointId)?.length === 0 ? served : undefined;
+  }
+
+  async function fromOwn(mine: OwnCheckpoint): Promise<Served | undefined> {
+    const { threadId, checkpointNs: ns, checkpointId } = mine;
+    const writes = own.writes(threadId, ns, checkpointId);
+    if (writes === undefined || !reader.alive(threadId, mine.position)) return undefined;
+    const entry = await d.assembler.assembleKnown(
+      mine,
+      writes.map((w) => ({ taskId: w.taskId, channel: w.channel, value: w.value })),
+      (channel, version) => own.isEmpty(threadId, ns, channel, version),
+    );
+    return entry === undefined ? undefined : { value: await d.assembler.toStored(entry), level: 'l1' };
+  }
+
+  async function latest(threadId: string, ns: string, p: number): Promise<Served | undefined> {
+    const mine = own.head(threadId, ns);
+    if (mine === undefined) return untouched(threadId, ns, await reader.latest(threadId, ns, now(p)));
+    const head = await reader.projectedHead(threadId, ns);
+    if (head === undefined || !newer(head, mine)) return fromOwn(mine);
+    // another writer's later checkpoint is projected: the projection's head stays ahead of ours
+    const served = await reader.byId(threadId, ns, head.checkpointId, now(p), head.payload);
+    return served.value === undefined ? undefined : untouched(threadId, ns, served);
+  }
+
+  async function byId(threadId: string, ns: string, id: string, p: number): Promise<Served | undefined> {
+    const mine = own.checkpoint(threadId, ns, id);
+    if (mine !== undefined) return fromOwn(mine);
+    // not saved here (or no longer known): only an untouched checkpoint is answered as it is
+    return own.writes(threadId, ns, id)?.length === 0 ? reader.byId(threadId, ns, id, now(p)) : undefined;
+  }
+
+  return {
+    async load(threadId, ns, checkpointId, req, options) {
+      if (!eligible(threadId, req.partition, options)) return undefined;
+      return checkpointId === undefined ? latest(threadId, ns, req.partition) : byId(threadId, ns, checkpointId, req.partition);
+    },
+  };
+}

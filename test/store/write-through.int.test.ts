@@ -1,0 +1,122 @@
+/**
+ * Write-through: a `session` read of this instance's own writes is answered from what it
+ * wrote, without waiting for the projector — here with no projector running at all — while
+ * `strong` still waits (and times out), `eventual` shows only what is projected, another
+ * writer's newer projected checkpoint still wins, and anything this instance cannot know
+ * for sure still waits.
+ */
+import { describe, expect, it, beforeAll } from 'vitest';
+import { isThreadlogError, type CheckpointStore } from '../../src/index.ts';
+import { useIsolatedStack } from '../support/isolation.ts';
+import { checkpoint, openStore, startProjector } from './helpers.ts';
+
+const stack = useIsolatedStack();
+let a: CheckpointStore;
+let b: CheckpointStore;
+const meta = (step: number) => ({ source: 'loop' as const, step, parents: {} });
+const staleRead = async (p: Promise<unknown>): Promise<boolean> => isThreadlogError(await p.then(() => undefined, (e: unknown) => e), 'stale-read');
+
+beforeAll(async () => {
+  a = await openStore(stack);
+  b = await openStore(stack);
+});
+
+describe('with no projector running', () => {
+  it('session reads return own saves and writes; strong times out; eventual sees nothing', async () => {
+    const threadId = stack.unique('own');
+    const first = checkpoint({ kept: 'one', messages: ['m1'] }, 1);
+    const r1 = await a.save({ threadId, checkpoint: first, metadata: meta(1) });
+    const latest = await a.load({ threadId });
+    expect(latest?.checkpointId).toBe(first.id);
+    expect(latest?.checkpoint).toEqual(first);
+    expect(latest?.metadata).toEqual(meta(1));
+    expect(latest?.position).toEqual({ partition: r1.partition, offset: r1.offset });
+
+    await a.putWrites({ threadId, checkpointId: first.id, taskId: 't1', writes: [['kept', 'pending']] });
+    expect((await a.load({ threadId }))?.pendingWrites).toEqual([{ taskId: 't1', channel: 'kept', value: 'pending' }]);
+
+    // a child: one channel unchanged (its value comes from the first save), one appended to,
+    // one listed as new without a value (an empty channel: no value read back)
+    const second = {
+      ...checkpoint({ kept: 'one', messages: ['m1', 'm2'] }, 2),
+      channel_versions: { kept: 1, messages: 2, gone: 2 },
+    };
+    await a.save({ threadId, checkpoint: second, metadata: meta(2), parentCheckpointId: first.id, newVersions: { messages: 2, gone: 2 } });
+    const child = await a.load({ threadId });
+    expect(child?.checkpointId).toBe(second.id);
+    expect(child?.parentCheckpointId).toBe(first.id);
+    expect(child?.checkpoint.channel_values).toEqual({ kept: 'one', messages: ['m1', 'm2'] });
+    expect(child?.pendingWrites).toEqual([]);
+    const byId = await a.load({ threadId, checkpointId: first.id });
+    expect(byId?.checkpoint.channel_values).toEqual({ kept: 'one', messages: ['m1'] });
+    expect(byId?.pendingWrites).toHaveLength(1);
+
+    expect(await staleRead(a.load({ threadId }, { consistency: 'strong', timeoutMs: 300 }))).toBe(true);
+    expect(await a.load({ threadId }, { consistency: 'eventual' })).toBeUndefined();
+    // an own receipt handed back is answered too; another instance has to wait for it
+    expect((await a.load({ threadId }, { consistency: 'eventual', after: r1 }))?.checkpointId).toBe(second.id);
+    expect(await staleRead(b.load({ threadId }, { after: r1, timeoutMs: 300 }))).toBe(true);
+    // another instance wrote nothing: its session read has nothing to wait for
+    expect(await b.load({ threadId })).toBeUndefined();
+  });
+
+  it('without write-through, the same read waits for the projector', async () => {
+    const off = await openStore(stack, { writeThrough: false });
+    const threadId = stack.unique('off');
+    await off.save({ threadId, checkpoint: checkpoint({ x: 1 }) });
+    expect(await staleRead(off.load({ threadId }, { timeoutMs: 300 }))).toBe(true);
+  });
+
+  it('waits when it cannot know a value: a channel listed as unchanged whose version was never seen here', async () => {
+    const threadId = stack.unique('doubt');
+    // newVersions {}: no value is written; one written elsewhere may not be projected yet
+    await a.save({ threadId, checkpoint: checkpoint({ x: 1 }), newVersions: {} });
+    expect(await staleRead(a.load({ threadId }, { timeoutMs: 300 }))).toBe(true);
+  });
+
+  it('deleteThread: the thread is gone here at once, and later saves start afresh', async () => {
+    const threadId = stack.unique('delete');
+    const doomed = checkpoint({ doomed: true, extra: 1 });
+    await a.save({ threadId, checkpoint: doomed });
+    await a.putWrites({ threadId, checkpointId: doomed.id, taskId: 't', writes: [['doomed', false]] });
+    expect((await a.load({ threadId }))?.checkpointId).toBe(doomed.id);
+    await a.deleteThread(threadId);
+    expect(await a.load({ threadId })).toBeUndefined();
+    expect(await a.load({ threadId, checkpointId: doomed.id })).toBeUndefined();
+
+    const reborn = checkpoint({ doomed: false });
+    await a.save({ threadId, checkpoint: reborn });
+    const got = await a.load({ threadId });
+    expect(got?.checkpointId).toBe(reborn.id);
+    expect(got?.checkpoint.channel_values).toEqual({ doomed: false });
+    expect(got?.pendingWrites).toEqual([]);
+  });
+});
+
+describe('with another writer', () => {
+  it('a newer checkpoint of another instance, already projected, wins over an older own one', async () => {
+    const threadId = stack.unique('race');
+    // ids in LangGraph order: ours is older, though it lands later in the log
+    const mine = checkpoint({ who: 'a' }, 1);
+    const theirs = checkpoint({ who: 'b' }, 2);
+    const projector = await startProjector(stack);
+    await b.save({ threadId, checkpoint: theirs });
+    expect((await b.load({ threadId }, { consistency: 'strong' }))?.checkpointId).toBe(theirs.id);
+    await projector.stop();
+
+    await a.save({ threadId, checkpoint: mine });
+    const got = await a.load({ threadId });
+    expect(got?.checkpointId).toBe(theirs.id);
+    expect(got?.checkpoint.channel_values).toEqual({ who: 'b' });
+    expect((await a.load({ threadId, checkpointId: mine.id }))?.checkpoint.channel_values).toEqual({ who: 'a' });
+
+    // an own checkpoint newer than the projected head wins again
+    const newest = checkpoint({ who: 'a again' }, 3);
+    await a.save({ threadId, checkpoint: newest, parentCheckpointId: theirs.id });
+    expect((await a.load({ threadId }))?.checkpointId).toBe(newest.id);
+
+    // and once projected, every level agrees
+    await startProjector(stack);
+    expect((await b.load({ threadId }, { consistency: 'strong' }))?.checkpointId).toBe(newest.id);
+  });
+});
