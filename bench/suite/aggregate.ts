@@ -50,7 +50,10 @@ export function aggregate(results: CellResult[]): Row[] {
   }
   const rows: Row[] = [...groups.values()].map((all) => {
     const s = all[0]!.spec;
-    const errors = all.filter((r) => r.error).map((r) => r.error!.split('\n')[0]!);
+    const errors = [
+      ...all.filter((r) => r.error).map((r) => r.error!.split('\n')[0]!),
+      ...all.filter((r) => r.failedThreads).map((r) => `${r.failedThreads!.count} thread(s) stopped: ${r.failedThreads!.messages.join(' / ')}`),
+    ];
     const rs = all.filter((r) => !r.error);
     const projectorPeak = rs.map((r) => r.projectorPeakRssBytes).filter((x): x is number => x !== undefined);
     const row: Row = {

@@ -46,7 +46,20 @@ export function stackPids(root: string): Record<string, number[]> {
   return out;
 }
 
-/** CPU seconds per named group of processes now. */
-export function snapshot(groups: Record<string, number[]>): Record<string, number> {
-  return Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSeconds(pids)]));
+export type CpuSnapshot = Record<string, Map<number, number>>;
+
+/** CPU seconds per process of each named group now. */
+export function snapshot(groups: Record<string, number[]>): CpuSnapshot {
+  return Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, new Map(pids.map((p) => [p, cpuSeconds([p])]))]));
+}
+
+/** CPU used between two snapshots per group: processes that appeared count whole, ones that exited are lost. */
+export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, pids] of Object.entries(after)) {
+    let sum = 0;
+    for (const [pid, cpu] of pids) sum += Math.max(0, cpu - (before[k]?.get(pid) ?? 0));
+    out[k] = sum;
+  }
+  return out;
 }

@@ -18,8 +18,28 @@ const State = Annotation.Root({
 });
 type S = typeof State.State;
 
-/** `text` padded with dots to exactly `bytes` characters (ASCII, so bytes) */
-export const pad = (text: string, bytes: number): string => (bytes > text.length ? text + ' ' + '.'.repeat(bytes - text.length - 1) : text);
+const words = (
+  'the a to of and in is for that you it on with as this be are can if we will by from or tool call result search ' +
+  'weather forecast user assistant message function arguments query answer summary document page section table value ' +
+  'error retry latency token model agent order refund invoice account customer shipping delivery address payment card ' +
+  'please thanks sure here is what found about your question yesterday today tomorrow city price plan upgrade support'
+).split(' ');
+
+/**
+ * `text` followed by deterministic pseudo-random words up to exactly `bytes` characters (ASCII).
+ * Not a repeated character: stores that compress (PostgreSQL's TOAST, our zstd) must see text
+ * that compresses like chat text does, not 400 dots.
+ */
+export function pad(text: string, bytes: number): string {
+  let seed = 2166136261;
+  for (let i = 0; i < text.length; i++) seed = Math.imul(seed ^ text.charCodeAt(i), 16777619) >>> 0;
+  let out = text;
+  while (out.length < bytes) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    out += ' ' + words[(seed >>> 8) % words.length]!;
+  }
+  return out.slice(0, bytes);
+}
 
 export function buildChatAgent(checkpointer: BaseCheckpointSaver, messageBytes: number) {
   return new StateGraph(State)

@@ -14,7 +14,7 @@ const opsCell = (r: Row, d: number): string => (r.errors.length > 0 && r.reps ==
 const order = (a: Row, b: Row): number => a.threads - b.threads || saverKinds.indexOf(a.saver) - saverKinds.indexOf(b.saver);
 
 function ratioCells(r: Row, peers: SaverKind[]): string {
-  return peers.map((p) => (p === r.saver ? '—' : r.ratios[p] === undefined ? 'n/a' : `${f(r.ratios[p], 2)}x`)).join(' | ');
+  return peers.map((p) => (p === r.saver ? '—' : r.ratios[p] === undefined || !Number.isFinite(r.ratios[p]) ? 'n/a' : `${f(r.ratios[p], 2)}x`)).join(' | ');
 }
 
 export function tables(rows: Row[], savers: SaverKind[]): string {

@@ -5,7 +5,7 @@
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import { snapshot, stackPids } from './cpu.ts';
+import { cpuDelta, snapshot, stackPids } from './cpu.ts';
 import { startProjector, type ProjectorProcess } from './projector-process.ts';
 import { createCellResources, measureStorage, removeCellResources, type Shared } from './resources.ts';
 import type { CellResult, CellSpec, CellTarget, ChildMessage, ParentMessage, StorageSample } from './types.ts';
@@ -31,8 +31,8 @@ async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
   let projector: ProjectorProcess | undefined;
   try {
     if (spec.saver === 'threadlog') projector = await startProjector({ root: s.root, ns, ...e });
-    const servers: Record<string, number[]> = { ...stackPids(s.root), ...(projector ? { projector: [projector.pid] } : {}), ...(spec.saver === 'postgres' && s.pg ? { postgres: s.pg.pids() } : {}) };
-    const cpuBefore = snapshot(servers);
+    const servers = (): Record<string, number[]> => ({ ...stackPids(s.root), ...(projector ? { projector: [projector.pid] } : {}), ...(spec.saver === 'postgres' && s.pg ? { postgres: s.pg.pids() } : {}) });
+    const cpuBefore = snapshot(servers());
     const target: CellTarget = { ns, ...e, ...(res.pgUrl ? { pgUrl: res.pgUrl } : {}), ...(res.sqlitePath ? { sqlitePath: res.sqlitePath } : {}) };
     const child = fork(path.join(import.meta.dirname, 'worker.ts'), [], {
       execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF && spec.saver === process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(s.root, '.local/bench-prof')] : [])],
@@ -82,8 +82,7 @@ async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
     });
     const projectorPeak = projector?.peakRss();
     const projectorMetrics = await projector?.metrics();
-    const cpuAfter = snapshot(servers);
-    const cpuSeconds = { ...result.cpuSeconds, ...Object.fromEntries(Object.keys(servers).map((k) => [k, (cpuAfter[k] ?? 0) - (cpuBefore[k] ?? 0)])) };
+    const cpuSeconds = { ...result.cpuSeconds, ...cpuDelta(cpuBefore, snapshot(servers())) };
     return {
       ...result,
       cpuSeconds,

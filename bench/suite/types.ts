@@ -64,6 +64,8 @@ export interface CellResult {
   lag?: Quantiles;
   /** reads that did not return the state just written (must be 0) */
   mismatches: number;
+  /** threads that stopped on an error (e.g. a read that timed out) */
+  failedThreads?: { count: number; messages: string[] };
   /** the time cap stopped the cell before every thread did all its steps */
   capped?: boolean;
   /** CPU seconds used during the cell: the client process and the servers it talks to */

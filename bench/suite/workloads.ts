@@ -20,7 +20,7 @@ export interface WorkloadHooks {
   pause?(steps: number): Promise<void>;
 }
 
-type Timed = Pick<CellResult, 'seconds' | 'ops' | 'opsPerSec' | 'put' | 'putWrites' | 'getTuple' | 'list' | 'mismatches' | 'capped'>;
+type Timed = Pick<CellResult, 'seconds' | 'ops' | 'opsPerSec' | 'put' | 'putWrites' | 'getTuple' | 'list' | 'mismatches' | 'capped' | 'failedThreads'>;
 
 const cfg = (threadId: string, checkpointId?: string) => ({
   configurable: checkpointId === undefined ? { thread_id: threadId, checkpoint_ns: '' } : { thread_id: threadId, checkpoint_ns: '', checkpoint_id: checkpointId },
@@ -66,6 +66,10 @@ async function step(saver: BaseCheckpointSaver, threadId: string, n: number, mes
 
 const LIST_CALLS = 100;
 
+/** threads that stopped on an error: how many, and the distinct messages */
+const failed = (failures: string[]): Pick<CellResult, 'failedThreads'> =>
+  failures.length === 0 ? {} : { failedThreads: { count: failures.length, messages: [...new Set(failures)].slice(0, 3) } };
+
 async function drain<T>(it: AsyncIterable<T>): Promise<number> {
   let n = 0;
   for await (const _ of it) n++;
@@ -93,16 +97,22 @@ export async function saverLevel(saver: BaseCheckpointSaver, spec: CellSpec, pre
   const deadline = performance.now() + spec.capSeconds * 1000;
   const lat: Latencies = { put: [], putWrites: [], getTuple: [] };
   const stepsOf = new Map<string, number>();
+  const failures: string[] = [];
   const total = spec.threads * spec.steps;
   let done = 0;
   let mismatches = 0;
   const start = performance.now();
   await Promise.all(
     ids.map(async (id) => {
-      for (let n = 1; n <= spec.steps && performance.now() < deadline; n++) {
-        if (!(await step(saver, id, n, spec.messageBytes, lat, hooks))) mismatches++;
-        hooks.progress(++done, total);
-        stepsOf.set(id, n);
+      try {
+        for (let n = 1; n <= spec.steps && performance.now() < deadline; n++) {
+          if (!(await step(saver, id, n, spec.messageBytes, lat, hooks))) mismatches++;
+          hooks.progress(++done, total);
+          stepsOf.set(id, n);
+        }
+      } catch (e) {
+        // the thread stops, as a graph run would; the cell goes on and reports it
+        failures.push(e instanceof Error ? e.message : String(e));
       }
     }),
   );
@@ -112,7 +122,9 @@ export async function saverLevel(saver: BaseCheckpointSaver, spec: CellSpec, pre
   let next = 0;
   await Promise.all(
     ids.slice(0, 32).map(async () => {
-      while (next < LIST_CALLS) {
+      // the list phase gets a third of the cap on top of it
+      const listDeadline = deadline + (spec.capSeconds * 1000) / 3;
+      while (next < LIST_CALLS && (next < 10 || performance.now() < listDeadline)) {
         const id = ids[next++ % ids.length]!;
         const t = performance.now();
         const n = await drain(saver.list(cfg(id), { limit: 10 }));
@@ -126,6 +138,7 @@ export async function saverLevel(saver: BaseCheckpointSaver, spec: CellSpec, pre
     ops: done,
     opsPerSec: done / seconds,
     capped: done < total,
+    ...failed(failures),
     put: quantiles(lat.put),
     putWrites: quantiles(lat.putWrites),
     getTuple: quantiles(lat.getTuple),
@@ -155,7 +168,7 @@ export async function bytesPerStep(saver: BaseCheckpointSaver, spec: CellSpec, p
     await hooks.pause?.(until);
   }
   const seconds = (performance.now() - start) / 1000;
-  return { seconds, ops: done, opsPerSec: done / seconds, mismatches, capped: done < total };
+  return { seconds, ops: done, opsPerSec: done / seconds, mismatches };
 }
 
 export async function graphFleet(saver: BaseCheckpointSaver, spec: CellSpec, prefix: string, hooks: WorkloadHooks): Promise<Timed> {
@@ -168,15 +181,20 @@ export async function graphFleet(saver: BaseCheckpointSaver, spec: CellSpec, pre
   let mismatches = 0;
   const start = performance.now();
   const deadline = start + spec.capSeconds * 1000;
+  const failures: string[] = [];
   await Promise.all(
     ids.map(async (id) => {
-      for (let turn = 1; turn <= spec.steps && performance.now() < deadline; turn++) {
-        const out = await graph.invoke(userTurn(turn, spec.messageBytes), cfg(id));
-        if (out.messages.length !== turn * 4) mismatches++;
-        hooks.progress(++done, total);
+      try {
+        for (let turn = 1; turn <= spec.steps && performance.now() < deadline; turn++) {
+          const out = await graph.invoke(userTurn(turn, spec.messageBytes), cfg(id));
+          if (out.messages.length !== turn * 4) mismatches++;
+          hooks.progress(++done, total);
+        }
+      } catch (e) {
+        failures.push(e instanceof Error ? e.message : String(e));
       }
     }),
   );
   const seconds = (performance.now() - start) / 1000;
-  return { seconds, ops: done, opsPerSec: done / seconds, mismatches, capped: done < total };
+  return { seconds, ops: done, opsPerSec: done / seconds, mismatches, capped: done < total, ...failed(failures) };
 }
