@@ -5,7 +5,8 @@
  * own checkpoints and pending writes by checkpoint id, and the (channel, version) pairs a save
  * listed as new but carried no value for (empty channels: no blob exists for them). Channel
  * values themselves go to L1 under the reader's blob key: a blob is insert-once per
- * (thread, ns, channel, version), so the value by version is immutable.
+ * (thread, ns, channel, version), so the value by version is immutable (a version identifies
+ * one value, as LangGraph's savers assume; ThreadlogSaver's versions are unique).
  *
  * A record is only trusted when it is complete: it must know every own event of the thread
  * that the projection would still show. A thread whose record was evicted (bounded in bytes)
@@ -202,8 +203,11 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
     return rec?.complete ? rec : undefined;
   }
 
+  /** the checkpoint's slot (none: nothing own on it); undefined when that cannot be known */
   function slot(threadId: string, ns: string, id: string): { slot?: Slot; lost: boolean } | undefined {
-    const r = trusted(threadId)?.namespaces.get(ns);
+    const rec = trusted(threadId);
+    if (rec === undefined) return undefined;
+    const r = rec.namespaces.get(ns);
     const s = r?.slots.get(id);
     if (s !== undefined) return { slot: s, lost: s.partial };
     return { lost: r?.prunedUpTo !== undefined && cmp(id, r.prunedUpTo) <= 0 };
