@@ -83,7 +83,7 @@ function panel(p: Panel, ox: number, oy: number, w: number, h: number): string {
 
 /** Panels side by side with one shared legend; writes a PNG and returns its size in bytes. */
 export function renderChart(file: string, title: string, panels: Panel[], subtitle: string): number {
-  const pw = 480, ph = 340, legendW = 190, top = 50;
+  const pw = 480, ph = 340, legendW = 260, top = 50;
   const width = pw * panels.length + legendW;
   const height = ph + top + 10;
   const names = new Map<string, Series>();

@@ -5,7 +5,7 @@
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import { cpuDelta, snapshot, stackPids } from './cpu.ts';
+import { cpuDelta, snapshot, stackPids, type CpuSnapshot } from './cpu.ts';
 import { startProjector, type ProjectorProcess } from './projector-process.ts';
 import { createCellResources, measureStorage, removeCellResources, type Shared } from './resources.ts';
 import type { CellResult, CellSpec, CellTarget, ChildMessage, ParentMessage, StorageSample } from './types.ts';
@@ -33,6 +33,7 @@ async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
     if (spec.saver === 'threadlog') projector = await startProjector({ root: s.root, ns, ...e });
     const servers = (): Record<string, number[]> => ({ ...stackPids(s.root), ...(projector ? { projector: [projector.pid] } : {}), ...(spec.saver === 'postgres' && s.pg ? { postgres: s.pg.pids() } : {}) });
     const cpuBefore = snapshot(servers());
+    let cpuAfter: CpuSnapshot | undefined;
     const target: CellTarget = { ns, ...e, ...(res.pgUrl ? { pgUrl: res.pgUrl } : {}), ...(res.sqlitePath ? { sqlitePath: res.sqlitePath } : {}) };
     const child = fork(path.join(import.meta.dirname, 'worker.ts'), [], {
       execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF && spec.saver === process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(s.root, '.local/bench-prof')] : [])],
@@ -76,13 +77,16 @@ async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
       });
       // a worker that reported but keeps a handle open is ended after a grace period
       child.on('message', (m: ChildMessage) => {
-        if (m.type === 'result') setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
+        if (m.type !== 'result') return;
+        // servers' CPU now, while the client's connections (PostgreSQL backends) still exist
+        cpuAfter = snapshot(servers());
+        setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
       });
       child.send({ type: 'run', spec, target } satisfies ParentMessage);
     });
     const projectorPeak = projector?.peakRss();
     const projectorMetrics = await projector?.metrics();
-    const cpuSeconds = { ...result.cpuSeconds, ...cpuDelta(cpuBefore, snapshot(servers())) };
+    const cpuSeconds = { ...result.cpuSeconds, ...cpuDelta(cpuBefore, cpuAfter ?? snapshot(servers())) };
     return {
       ...result,
       cpuSeconds,
