@@ -76,17 +76,25 @@ async function ensureOne(o: Resolved, topic: string, partitions: number, strict:
     { name: 'cleanup.policy', value: 'delete' },
     { name: 'max.message.bytes', value: String(o.maxMessageBytes) },
   ];
-  let created: boolean;
-  try {
-    // Returns false when the topic exists, including when another process won a race to
-    // create it (kafkajs turns TOPIC_ALREADY_EXISTS into false).
-    created = await o.admin.createTopics({
-      topics: [{ topic, numPartitions: partitions, replicationFactor: o.replicationFactor, configEntries }],
-      waitForLeaders: true,
-      timeout: o.timeoutMs,
-    });
-  } catch (e) {
-    throw mapKafkaError(e, `creating topic ${topic}`, 'topic-mismatch');
+  let created = false;
+  // kafkajs' waitForLeaders polls metadata and gives up with UNKNOWN_TOPIC_OR_PARTITION when
+  // a busy broker publishes the new topic late; that error is retriable, so retry until the
+  // deadline (a retry of a create that did happen returns false: TOPIC_ALREADY_EXISTS).
+  const deadline = Date.now() + o.timeoutMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+    try {
+      created =
+        (await o.admin.createTopics({
+          topics: [{ topic, numPartitions: partitions, replicationFactor: o.replicationFactor, configEntries }],
+          waitForLeaders: true,
+          timeout: o.timeoutMs,
+        })) || created;
+      break;
+    } catch (e) {
+      const mapped = mapKafkaError(e, `creating topic ${topic}`, 'topic-mismatch');
+      if (!mapped.retriable || Date.now() + delay > deadline) throw mapped;
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
   const actual = await describe(o.admin, topic, o.timeoutMs);
   const info: TopicInfo = { topic, ...actual, created };
