@@ -47,6 +47,14 @@ const pkgVersion = (name: string): string => {
   }
 };
 
+const git = (...args: string[]): string => {
+  try {
+    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return '?';
+  }
+};
+
 function kafkaLogDirs(): string[] {
   if (!endpoints.brokers.every((b) => b.startsWith('127.0.0.1:') || b.startsWith('localhost:'))) return [];
   const data = path.join(env.THREADLOG_LOCAL_DIR ?? path.join(ROOT, '.local'), 'data');
@@ -84,6 +92,8 @@ async function main(): Promise<void> {
     ferretdb: String(((await mongo.db('admin').command({ buildInfo: 1 })) as { ferretdbVersion?: string; version?: string }).ferretdbVersion ?? 'n/a'),
     redis: /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?',
     kafka: shared.kafkaLogDirs.map((d) => path.basename(d).replace('kafka-', '')).join(',') || '?',
+    // the tree under test: other work may land while a run goes on (each cell loads src anew)
+    threadlog: `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', 'src', 'consumers') ? ' + uncommitted src changes' : ''}`,
   };
 
   const bars = new cliProgress.MultiBar(
@@ -132,12 +142,14 @@ async function main(): Promise<void> {
     loadAverageAfter: loadAfter.map((l) => +l.toFixed(2)),
   };
   const when = new Date().toISOString();
-  const resultsFile = path.join(ROOT, 'bench/results', `${when.slice(0, 10)}-suite-${plan.mode}.json`);
+  // a run of some savers only (BENCH_SAVERS) or with --no-docs leaves docs/ alone
+  const partial = env.BENCH_SAVERS !== undefined || process.argv.includes('--no-docs');
+  const resultsFile = path.join(ROOT, 'bench/results', `${when.slice(0, 10)}-suite-${plan.mode}${partial ? '-partial' : ''}.json`);
   mkdirSync(path.dirname(resultsFile), { recursive: true });
   writeFileSync(resultsFile, JSON.stringify({ when, mode: plan.mode, seconds, plan, machine, versions, postgres: pg && { origin: pg.origin, settings: pg.settings }, rows, targets, cells: results }, null, 2));
 
   // charts
-  const imgDir = path.join(ROOT, 'docs/img');
+  const imgDir = partial ? path.join(ROOT, '.local/bench-img') : path.join(ROOT, 'docs/img');
   mkdirSync(imgDir, { recursive: true });
   const line = (workload: 'saver' | 'graph'): Panel['series'] =>
     plan.savers.map((s) => ({ name: saverLabels[s], color: saverColors[s]!, points: rows.filter((r) => r.workload === workload && r.saver === s).map((r) => ({ x: r.threads, y: r.opsPerSec })) }));
@@ -175,8 +187,8 @@ async function main(): Promise<void> {
     targetsTable(targets),
   ].join('\n');
   console.log(`\n${block}\n`);
-  writeDocBlock(path.join(ROOT, 'docs/BENCHMARKS.md'), block, '# Benchmarks: ThreadlogSaver against the LangGraph savers\n\nRun `npm run bench` (full) or `npm run bench -- --quick`.\n');
-  log(`written ${path.relative(ROOT, resultsFile)}, docs/img/bench-*.png, docs/BENCHMARKS.md in ${Math.round(seconds)} s`);
+  if (!partial) writeDocBlock(path.join(ROOT, 'docs/BENCHMARKS.md'), block, '# Benchmarks: ThreadlogSaver against the LangGraph savers\n\nRun `npm run bench` (full) or `npm run bench -- --quick`.\n');
+  log(`written ${path.relative(ROOT, resultsFile)}${partial ? ` and charts in ${path.relative(ROOT, imgDir)} (partial run: docs/ untouched)` : ', docs/img/bench-*.png, docs/BENCHMARKS.md'} in ${Math.round(seconds)} s`);
 }
 
 await main();

@@ -29,7 +29,8 @@ const exited = (child: ChildProcess): Promise<void> =>
   child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
 
 export async function startProjector(t: ProjectorTarget, timeoutMs = 60_000): Promise<ProjectorProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(t.root, 'consumers/projector.ts')], {
+  const prof = process.env.BENCH_CPU_PROF === 'threadlog' ? ['--cpu-prof', '--cpu-prof-dir', path.join(t.root, '.local/bench-prof/projector')] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(t.root, 'consumers/projector.ts')], {
     cwd: t.root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

@@ -36,7 +36,7 @@ async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
     let cpuAfter: CpuSnapshot | undefined;
     const target: CellTarget = { ns, ...e, ...(res.pgUrl ? { pgUrl: res.pgUrl } : {}), ...(res.sqlitePath ? { sqlitePath: res.sqlitePath } : {}) };
     const child = fork(path.join(import.meta.dirname, 'worker.ts'), [], {
-      execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF && spec.saver === process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(s.root, '.local/bench-prof')] : [])],
+      execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF && spec.saver === process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(s.root, '.local/bench-prof/client')] : [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const storage: StorageSample[] = [];
