@@ -97,6 +97,10 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     },
   });
 
+  // reads answered from the write-through never wait, so nothing else would subscribe to the
+  // watermarks that tell when the projection has caught up (and answers exactly again)
+  if (ownReads !== undefined) await waiter.watch();
+
   let projector: Projector | undefined;
   if (o.embeddedProjector) {
     projector = createProjector({
@@ -163,7 +167,6 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
       // own writes the projector has not applied yet: answered from the write-through record
       const fast = req.wait >= 0n && ownReads !== undefined && waiter.known(p) < req.wait ? await ownReads.load(ref.threadId, ns, ref.checkpointId, req, options) : undefined;
       if (fast !== undefined) {
-        waiter.watch();
         metrics.observeLoad(fast.level, (performance.now() - started) / 1000);
         return fast.value;
       }

@@ -64,7 +64,10 @@ export function createOwnReads(d: OwnReadsDeps): OwnReads {
       writes.map((w) => ({ taskId: w.taskId, channel: w.channel, value: w.value })),
       (channel, version) => own.isEmpty(threadId, ns, channel, version),
     );
-    return entry === undefined ? undefined : { value: await d.assembler.toStored(entry), level: 'l1' };
+    if (entry === undefined) return undefined;
+    // served from memory: the record and channel values in L1
+    reader.countHit('l1');
+    return { value: await d.assembler.toStored(entry), level: 'l1' };
   }
 
   async function latest(threadId: string, ns: string, p: number): Promise<Served | undefined> {

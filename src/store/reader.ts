@@ -46,6 +46,8 @@ export interface Reader {
   /** false when this instance knows the thread was deleted at or after `position` */
   alive(threadId: string, position: LogPosition): boolean;
   counts: { hits: Record<CacheLevel, number>; misses: Record<CacheLevel, number> };
+  /** count a read served elsewhere (the write-through record) as a hit of `level` */
+  countHit(level: CacheLevel): void;
   /** background L2 fills still running (close() waits for them) */
   settle(): Promise<void>;
 }
@@ -214,6 +216,7 @@ export function createReader(d: ReaderDeps): Reader {
     warm,
     alive,
     counts,
+    countHit: hit,
     async settle() {
       while (background.size > 0) await Promise.allSettled([...background]);
     },

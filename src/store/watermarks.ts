@@ -27,8 +27,8 @@ export interface WatermarkWaiterOptions {
 export interface WatermarkWaiter {
   /** resolves when every partition's watermark is >= its required offset */
   waitFor(required: ReadonlyMap<number, bigint>, timeoutMs: number): Promise<void>;
-  /** keep `known` current from Redis pub/sub without waiting (reads that did not wait) */
-  watch(): void;
+  /** keep `known` current from Redis pub/sub, for reads that do not wait (never rejects) */
+  watch(): Promise<void>;
   /** the highest watermark seen for a partition (NONE if none) */
   known(partition: number): bigint;
   /** fresh watermarks: Redis, else MongoDB's applied offsets */
@@ -115,7 +115,7 @@ export function createWatermarkWaiter(o: WatermarkWaiterOptions): WatermarkWaite
         }
       }
     },
-    watch: () => void ensureSubscribed(),
+    watch: ensureSubscribed,
     known: (p) => known.get(p) ?? NONE,
     refresh,
     async close() {
