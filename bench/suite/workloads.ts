@@ -127,9 +127,15 @@ export async function saverLevel(saver: BaseCheckpointSaver, spec: CellSpec, pre
       while (next < LIST_CALLS && (next < 10 || performance.now() < listDeadline)) {
         const id = ids[next++ % ids.length]!;
         const t = performance.now();
-        const n = await drain(saver.list(cfg(id), { limit: 10 }));
-        lists.push(performance.now() - t);
-        if (n !== Math.min(10, stepsOf.get(id) ?? 0)) mismatches++;
+        try {
+          const n = await drain(saver.list(cfg(id), { limit: 10 }));
+          lists.push(performance.now() - t);
+          if (n !== Math.min(10, stepsOf.get(id) ?? 0)) mismatches++;
+        } catch (e) {
+          // a list that fails (e.g. waiting for the projection timed out) is reported, and this lane stops
+          failures.push(`list: ${e instanceof Error ? e.message : String(e)}`);
+          return;
+        }
       }
     }),
   );
