@@ -26,3 +26,4 @@ export type {
 } from './events/types.ts';
 export { createProjector, defaultProjectorOptions, type Projector, type ProjectorOptions } from './projector/index.ts';
 export { silentLogger, type Logger } from './logger.ts';
+export { ThreadlogSaver, type ThreadlogSaverOptions } from './langgraph/saver.ts';
