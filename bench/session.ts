@@ -8,7 +8,7 @@
  *
  * Run: npm run bench:session   (the local stack must run: npm run infra:up)
  * Env: THREADLOG_KAFKA_BROKERS, THREADLOG_MONGO_URL, THREADLOG_REDIS_URL, BENCH_ROUNDS
- *      (round trips per cell, default 300).
+ *      (round trips per cell, default 200).
  * Output: a table on stdout, bench/results/session-<timestamp>.json. Everything it creates
  * (topics, database, Redis keys) is removed at the end.
  */
@@ -25,7 +25,7 @@ const env = process.env;
 const brokers = (env.THREADLOG_KAFKA_BROKERS ?? `127.0.0.1:${env.THREADLOG_KAFKA_PORT ?? '19092'}`).split(',');
 const mongoUrl = env.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${env.THREADLOG_MONGO_PORT ?? '27018'}/`;
 const redisUrl = env.THREADLOG_REDIS_URL ?? `redis://127.0.0.1:${env.THREADLOG_REDIS_PORT ?? '16379'}`;
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 300);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 200);
 const ID = `benchsession${Date.now().toString(36)}`;
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -73,9 +73,14 @@ async function measure(label: string, store: CheckpointStore, consistency: Consi
       }
     }),
   );
-  process.stderr.write(`${label} c=${concurrency}: done\n`);
-  return { case: label, concurrency, rounds: trips.length, roundTripP50Ms: quantile(trips, 0.5), roundTripP99Ms: quantile(trips, 0.99), loadP50Ms: quantile(loads, 0.5), loadP99Ms: quantile(loads, 0.99) };
+  const r = { case: label, concurrency, rounds: trips.length, roundTripP50Ms: quantile(trips, 0.5), roundTripP99Ms: quantile(trips, 0.99), loadP50Ms: quantile(loads, 0.5), loadP99Ms: quantile(loads, 0.99) };
+  console.log(row(r));
+  return r;
 }
+
+const pair = (a: number, b: number): string => `${a.toFixed(3).padStart(8)} ${b.toFixed(3).padStart(8)}`;
+const row = (r: Result): string =>
+  `${r.case.padEnd(26)} ${String(r.concurrency).padStart(3)}   ${pair(r.roundTripP50Ms, r.roundTripP99Ms)}       ${pair(r.loadP50Ms, r.loadP99Ms)}`;
 
 async function main(): Promise<void> {
   const mongo = new MongoClient(mongoUrl);
@@ -87,15 +92,11 @@ async function main(): Promise<void> {
   const stores = [projector, writeThrough, waiting];
   try {
     const results: Result[] = [];
+    console.log('case                         c   round trip p50/p99 ms   load p50/p99 ms');
     for (const c of [1, 8]) {
       results.push(await measure('session, write-through', writeThrough, 'session', c));
       results.push(await measure('session, waiting (before)', waiting, 'session', c));
       results.push(await measure('strong', writeThrough, 'strong', c));
-    }
-    console.log('\ncase                         c   round trip p50/p99 ms   load p50/p99 ms');
-    for (const r of results) {
-      const pair = (a: number, b: number): string => `${a.toFixed(3).padStart(8)} ${b.toFixed(3).padStart(8)}`;
-      console.log(`${r.case.padEnd(26)} ${String(r.concurrency).padStart(3)}   ${pair(r.roundTripP50Ms, r.roundTripP99Ms)}       ${pair(r.loadP50Ms, r.loadP99Ms)}`);
     }
     const file = path.join(ROOT, 'bench/results', `session-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     mkdirSync(path.dirname(file), { recursive: true });

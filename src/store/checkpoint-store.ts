@@ -165,20 +165,18 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
       const p = partitionFor(ref.threadId, o.partitions);
       const req = await requirements.forThread(ref.threadId, ns, p, options);
       // own writes the projector has not applied yet: answered from the write-through record
-      const fast = req.wait >= 0n && ownReads !== undefined && waiter.known(p) < req.wait ? await ownReads.load(ref.threadId, ns, ref.checkpointId, req, options) : undefined;
-      if (fast !== undefined) {
-        metrics.observeLoad(fast.level, (performance.now() - started) / 1000);
-        return fast.value;
-      }
-      if (req.wait >= 0n) {
-        try {
-          await waiter.waitFor(new Map([[p, req.wait]]), options?.timeoutMs ?? o.readTimeoutMs);
-        } catch (e) {
-          metrics.staleRead();
-          throw e;
+      let served = req.wait >= 0n && ownReads !== undefined && waiter.known(p) < req.wait ? await ownReads.load(ref.threadId, ns, ref.checkpointId, req, options) : undefined;
+      if (served === undefined) {
+        if (req.wait >= 0n) {
+          try {
+            await waiter.waitFor(new Map([[p, req.wait]]), options?.timeoutMs ?? o.readTimeoutMs);
+          } catch (e) {
+            metrics.staleRead();
+            throw e;
+          }
         }
+        served = ref.checkpointId === undefined ? await reader.latest(ref.threadId, ns, req) : await reader.byId(ref.threadId, ns, ref.checkpointId, req);
       }
-      const served = ref.checkpointId === undefined ? await reader.latest(ref.threadId, ns, req) : await reader.byId(ref.threadId, ns, ref.checkpointId, req);
       metrics.observeLoad(served.level, (performance.now() - started) / 1000);
       return served.value;
     },
