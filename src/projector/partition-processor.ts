@@ -40,7 +40,17 @@ export interface PartitionProcessorOptions {
   logger: Logger;
   backoff: BackoffOptions;
   assembler?: Partial<ChunkAssemblerOptions>;
+  /**
+   * At most this many distinct threads per MongoDB apply; a bigger batch is applied in
+   * slices, in log order. FerretDB 1.24 on PostgreSQL holds one pooled connection per
+   * matched update until the whole command ends (infra/README.md), and a heads bulk has
+   * ~2 updates per thread: unbounded, a few concurrent backlog batches exhaust its pool and
+   * every client of that FerretDB hangs for good. Also bounds the cost of one retry.
+   */
+  maxThreadsPerApply?: number;
 }
+
+export const defaultMaxThreadsPerApply = 32;
 
 export interface ProcessedBatch {
   /** highest offset applied together with every offset before it; undefined: none yet */
@@ -81,6 +91,21 @@ export function checkpointCacheEntry(e: CheckpointEvent, position: LogPosition):
   return JSON.stringify(record);
 }
 
+/** Consecutive slices of the batch with at most `maxThreads` distinct threads each; always one or more. */
+export function slices(events: readonly PositionedEvent[], maxThreads: number): PositionedEvent[][] {
+  const out: PositionedEvent[][] = [[]];
+  let threads = new Set<string>();
+  for (const e of events) {
+    if (!threads.has(e.event.threadId) && threads.size >= maxThreads) {
+      out.push([]);
+      threads = new Set();
+    }
+    threads.add(e.event.threadId);
+    out[out.length - 1]!.push(e);
+  }
+  return out;
+}
+
 export function createPartitionProcessor(o: PartitionProcessorOptions): PartitionProcessor {
   const states = new Map<number, PartitionState>();
   const log = o.logger.child({ component: 'projector', topic: o.topic });
@@ -111,8 +136,9 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     const decoded = await Promise.all(
       complete.map(async (record) => {
         try {
-          const { event } = await o.codec.decodeWithRaw(record);
-          return { event, position: { partition, offset: record.offset } };
+          const { event, raw } = await o.codec.decodeWithRaw(record);
+          const logged: PositionedEvent = { event, raw, position: { partition, offset: record.offset } };
+          return logged;
         } catch (e) {
           if (!isThreadlogError(e)) throw e;
           poison.push({ record, reason: e.code, message: e.message });
@@ -167,7 +193,7 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     }
   }
 
-  async function upkeep(cache: CacheUpkeep, partition: number, events: PositionedEvent[], through: bigint): Promise<void> {
+  async function upkeep(cache: CacheUpkeep, events: PositionedEvent[]): Promise<void> {
     // Every event, applied or not: after a crash between MongoDB and Redis the replayed
     // events are duplicates to MongoDB but still missing from Redis. The scripts' compare-
     // and-set and tombstones make this order-free and idempotent.
@@ -185,8 +211,6 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     }
     for (const h of heads.values()) ops.push(cache.advanceHead(h.e.threadId, h.e.checkpointNs, { checkpointId: h.e.checkpointId, position: h.position }, h.payload));
     await Promise.all(ops);
-    // after the entries: a reader that sees the watermark finds the heads it covers
-    if (through >= 0n) await cache.publishWatermarks(o.topic, [{ partition, offset: String(through) }]);
   }
 
   async function process(partition: number, records: readonly LogRecord[], hooks: RetryHooks): Promise<ProcessedBatch> {
@@ -216,14 +240,36 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     let through = BigInt(last.offset);
     if (pending !== undefined && BigInt(pending) - 1n < through) through = BigInt(pending) - 1n;
 
-    if (events.length > 0 || through >= 0n) {
-      const result = await apply(partition, events, new Map(complete.map((r) => [r.offset, r])), through, hooks);
-      result?.results.forEach((r, i) => o.metrics.countApplied(events[i]!.event.type, r.applied));
-      log.debug({ partition, through: String(through), counts: result?.counts }, 'batch applied');
+    // MongoDB slice by slice in log order; each slice's Redis upkeep runs beside the next
+    // slice's MongoDB apply (it only needs its own slice in MongoDB first). The offsets and
+    // the watermark go with the last slice, after every upkeep: claims stay last.
+    const recordsByOffset = new Map(complete.map((r) => [r.offset, r]));
+    const parts = slices(events, o.maxThreadsPerApply ?? defaultMaxThreadsPerApply);
+    const upkeeps: Array<Promise<void>> = [];
+    try {
+      for (const [i, part] of parts.entries()) {
+        const last = i === parts.length - 1;
+        if (part.length === 0 && !(last && through >= 0n)) continue;
+        const result = await apply(partition, part, recordsByOffset, last ? through : -1n, hooks);
+        result?.results.forEach((r, j) => o.metrics.countApplied(part[j]!.event.type, r.applied));
+        log.debug({ partition, through: String(through), slice: i, counts: result?.counts }, 'batch applied');
+        if (o.cache && part.length > 0) {
+          const cache = o.cache;
+          const done = withRetry('redis', () => upkeep(cache, part), hooks, o.backoff);
+          // awaited below; handled now so a failure meanwhile is not an unhandled rejection
+          done.catch(() => undefined);
+          upkeeps.push(done);
+        }
+      }
+    } finally {
+      // never leave an upkeep running behind a failed or abandoned batch
+      await Promise.allSettled(upkeeps);
     }
-    if (o.cache) {
+    await Promise.all(upkeeps);
+    if (o.cache && through >= 0n) {
       const cache = o.cache;
-      await withRetry('redis', () => upkeep(cache, partition, events, through), hooks, o.backoff);
+      // after the entries: a reader that sees the watermark finds the heads it covers
+      await withRetry('redis', () => cache.publishWatermarks(o.topic, [{ partition, offset: String(through) }]), hooks, o.backoff);
       log.debug({ partition, through: String(through) }, 'cache upkept');
     }
     return { through: through >= 0n ? String(through) : undefined, events: events.length, deadLettered };

@@ -21,7 +21,7 @@ import { createProjectionStore, type ProjectionStore } from '../mongo/projection
 import { createRedisCache } from '../redis/cache.ts';
 import type { DeadLetterRecord } from './dead-letter.ts';
 import { createProjectorMetrics, type RetryCause } from './metrics.ts';
-import { createPartitionProcessor } from './partition-processor.ts';
+import { createPartitionProcessor, defaultMaxThreadsPerApply } from './partition-processor.ts';
 import { defaultBackoffOptions, type BackoffOptions, type RetryHooks } from './retry.ts';
 
 const { Partitioners } = kafkajs;
@@ -39,6 +39,14 @@ export interface ProjectorOptions {
   db?: Db;
   mongoUrl?: string;
   mongoDbName?: string;
+  /** for a client we create: how long one MongoDB call may go without an answer before it
+   * fails (into the back-off) — a hung server or a black-holed network must not hold a
+   * batch forever. Longer than the slowest healthy bulk apply. */
+  mongoSocketTimeoutMs: number;
+  /** for a client we create: how long a call waits for a reachable server before failing */
+  mongoServerSelectionTimeoutMs: number;
+  /** for a Redis client we create: how long one command may go unanswered */
+  redisCommandTimeoutMs: number;
   /** the caller's client, or a url for ours; neither: MongoDB only, no cache upkeep */
   redis?: Redis;
   redisUrl?: string;
@@ -53,6 +61,8 @@ export interface ProjectorOptions {
   /** how long an idle fetch waits at the broker; also bounds how long stop() waits for it */
   maxWaitTimeMs: number;
   backoff: BackoffOptions;
+  /** distinct threads per MongoDB apply (partition-processor.ts says why it is bounded) */
+  maxThreadsPerApply: number;
   assembler?: Partial<ChunkAssemblerOptions>;
   codec?: EventCodec;
   /** prom-client registry for our metrics; a private one by default */
@@ -71,7 +81,11 @@ export const defaultProjectorOptions = {
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
   maxWaitTimeMs: 1_000,
+  mongoSocketTimeoutMs: 30_000,
+  mongoServerSelectionTimeoutMs: 3_000,
+  redisCommandTimeoutMs: 5_000,
   backoff: defaultBackoffOptions,
+  maxThreadsPerApply: defaultMaxThreadsPerApply,
   logger: silentLogger,
   clientId: 'threadlog-projector',
 } satisfies Partial<ProjectorOptions>;
@@ -112,9 +126,15 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
 
   // Clients we create are ours to close; fail fast while a server is down so the back-off
   // (not a driver's internal wait) decides, and readiness says why.
-  const ownMongo = o.db ? undefined : new MongoClient(o.mongoUrl!, { serverSelectionTimeoutMS: 3_000, connectTimeoutMS: 3_000 });
+  const ownMongo = o.db
+    ? undefined
+    : new MongoClient(o.mongoUrl!, {
+        serverSelectionTimeoutMS: o.mongoServerSelectionTimeoutMs,
+        connectTimeoutMS: o.mongoServerSelectionTimeoutMs,
+        socketTimeoutMS: o.mongoSocketTimeoutMs,
+      });
   const db = o.db ?? ownMongo!.db(o.mongoDbName);
-  const ownRedis = o.redis || !o.redisUrl ? undefined : new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const ownRedis = o.redis || !o.redisUrl ? undefined : new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: o.redisCommandTimeoutMs });
   const redis = o.redis ?? ownRedis;
   const store: ProjectionStore = createProjectionStore({ db, generation: o.generation, logger: o.logger });
   let setupDone: Promise<void> | undefined;
@@ -147,6 +167,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
     metrics,
     logger: o.logger,
     backoff: o.backoff,
+    maxThreadsPerApply: o.maxThreadsPerApply,
     ...(o.assembler ? { assembler: o.assembler } : {}),
   });
 

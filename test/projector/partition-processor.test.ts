@@ -47,7 +47,7 @@ interface Fake {
   retries: string[];
 }
 
-function setup({ failApply = 0, failCache = 0 } = {}) {
+function setup({ failApply = 0, failCache = 0, maxThreadsPerApply = 32 } = {}) {
   const fake: Fake = { applied: [], dead: [], heads: [], watermarks: [], retries: [] };
   let applyFailures = failApply;
   let cacheFailures = failCache;
@@ -87,6 +87,7 @@ function setup({ failApply = 0, failCache = 0 } = {}) {
     metrics: noopProjectorMetrics,
     logger: silentLogger,
     backoff: fastBackoff,
+    maxThreadsPerApply,
   });
   let going = true;
   const hooks: RetryHooks = {
@@ -169,6 +170,16 @@ describe('partition processor', () => {
     expect(fake.dead[0]!.headers['tl-dl-partition']).toBe('3');
     expect(fake.applied[0]!.events.map((e) => e.event.threadId)).toEqual(['ok']);
     expect(fake.applied[0]!.through).toBe('3');
+  });
+
+  it('applies a batch in slices of at most maxThreadsPerApply threads, offsets and watermark with the last only', async () => {
+    const { fake, processor, hooks } = setup({ maxThreadsPerApply: 2 });
+    const records = await recordsOf(['a', 'b', 'a', 'c', 'd', 'e'].map((threadId) => checkpointEvent({ threadId })));
+    const done = await processor.process(0, records, hooks);
+    expect(fake.applied.map((a) => a.events.map((e) => e.event.threadId).join(''))).toEqual(['aba', 'cd', 'e']);
+    expect(fake.applied.map((a) => a.through)).toEqual([undefined, undefined, '5']);
+    expect(fake.watermarks).toEqual(['0:5']);
+    expect(done.through).toBe('5');
   });
 
   it('back-off grows exponentially up to its cap', () => {
