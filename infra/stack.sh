@@ -268,6 +268,19 @@ summary() {
   printf 'redis     %-8s redis://127.0.0.1:%s   log: %s\n' "$r" "$REDIS_PORT" "$LOGS/redis.log"
 }
 
+# Test runs in parallel may call `up` at the same moment: one at a time, or both would start
+# a server, one would lose the port and its pid file would name the wrong process.
+exec 9>"$RUN/stack.lock"
+flock 9
+
+stop_all() {
+  stop kafka; stop ferretdb; stop redis
+  if [[ -f $DATA/postgres/postmaster.pid ]]; then
+    local pgbin; pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    runas_pg "$pgbin/pg_ctl" -D "$DATA/postgres" stop -m fast >/dev/null 2>&1 || true
+  fi
+}
+
 case ${1:-up} in
   up)
     start_redis
@@ -275,16 +288,10 @@ case ${1:-up} in
     start_kafka
     summary
     ;;
-  down)
-    stop kafka; stop ferretdb; stop redis
-    if [[ -f $DATA/postgres/postmaster.pid ]]; then
-      pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-      runas_pg "$pgbin/pg_ctl" -D "$DATA/postgres" stop -m fast >/dev/null 2>&1 || true
-    fi
-    ;;
+  down) stop_all ;;
   status) summary ;;
   reset) # stop everything and delete the data (not the cached builds)
-    "$0" down; rm -rf "$DATA"; log "data deleted: $DATA"
+    stop_all; rm -rf "$DATA"; log "data deleted: $DATA"
     ;;
   *) die "usage: stack.sh up|down|status|reset" ;;
 esac
