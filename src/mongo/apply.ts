@@ -14,12 +14,16 @@ import { comparePos, toPos } from '../projection/documents.ts';
 import { planBatch, type BatchOp } from '../projection/batch.ts';
 import type { SkipReason } from '../projection/evolve.ts';
 import { ids, idRange, type IdKind } from '../projection/ids.ts';
+import { chainIds, planChains, type ChainDoc, type ChainPlan } from '../projection/chain.ts';
 import type { LogPosition } from '../events/types.ts';
 import { mongoCall } from './errors.ts';
 
 /** Every projection document has a string `_id`. */
 export type IdDoc = Document & { _id: string };
-export type Collections = Record<CollectionKind, Collection<IdDoc>>;
+export type Collections = Record<CollectionKind, Collection<IdDoc>> & {
+  /** hash chains (projection/chain.ts); absent: events are not chained */
+  chains?: Collection<IdDoc>;
+};
 type Op = AnyBulkWriteOperation<IdDoc>;
 
 export type EventResult = { applied: true } | { applied: false; reason: SkipReason };
@@ -170,10 +174,18 @@ export async function runBulks(cols: Collections, bulks: Map<CollectionKind, Op[
 
 export async function applyBatch(cols: Collections, events: readonly PositionedEvent[], options: ApplyBatchOptions = {}): Promise<BatchResult> {
   const threads = [...new Set(events.map((e) => e.event.threadId))];
-  const stored = threads.length === 0 ? [] : await mongoCall('reading tombstones', () =>
-    cols.tombstones.find({ _id: { $in: threads.map((t) => ids.tombstone(t)) } }).toArray());
+  const chainCol = cols.chains;
+  const chained = chainCol === undefined ? [] : [...new Set(events.filter((e) => e.raw !== undefined).map((e) => e.event.threadId))];
+  // chain heads are read beside the tombstones: no extra round trip
+  const [stored, storedChains] = await Promise.all([
+    threads.length === 0 ? [] : mongoCall('reading tombstones', () =>
+      cols.tombstones.find({ _id: { $in: threads.map((t) => ids.tombstone(t)) } }).toArray()),
+    chained.length === 0 ? [] : mongoCall('reading hash chains', () =>
+      chainCol!.find({ _id: { $in: chained.map((t) => chainIds.chain(t)) } }).toArray()),
+  ]);
   const tombstones = new Map(stored.map((d) => [d.threadId as string, d.pos as Pos]));
   const plan = planBatch(events, tombstones);
+  const chains = planChains(events, new Map(storedChains.map((d) => [d.threadId as string, d as unknown as ChainDoc])));
 
   let deleted = 0;
   if (plan.deletions.length > 0) {
@@ -214,8 +226,16 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
   }
   // Applied offsets last, not beside the rest: readers use them as the barrier "everything up
   // to here is readable" when Redis watermarks are unavailable (src/store/watermarks.ts).
-  const written = await writeAll(cols, pending, 'applying a batch');
-  if (offsets.size > 0) written.push(...(await writeAll(cols, offsets, 'recording applied offsets')));
+  // Links go with the documents, chain heads with the offsets: a head never names a link
+  // that is not stored, and a crash between the two re-chains the same links (idempotent).
+  const [written] = await Promise.all([
+    writeAll(cols, pending, 'applying a batch'),
+    chainCol && chains.links.length > 0 ? mongoCall('writing chain links', () => insertOnce(chainCol, chains.links)) : undefined,
+  ]);
+  await Promise.all([
+    offsets.size > 0 ? writeAll(cols, offsets, 'recording applied offsets').then((w) => void written.push(...w)) : undefined,
+    chainCol && chains.chains.length > 0 ? mongoCall('advancing hash chains', () => bulkWrite(chainCol, chainHeadOps(chains))) : undefined,
+  ]);
 
   const applied = new Set<number>(plan.deleting);
   let inserted = 0;
@@ -236,6 +256,16 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
     results,
     counts: { events: events.length, applied: results.filter((r) => r.applied).length, skipped, inserted, replaced, deleted },
   };
+}
+
+/** A new head is inserted; an existing one replaced only where it is older (a slower twin never moves it back). */
+function chainHeadOps(plan: ChainPlan): Op[] {
+  return plan.chains.map(({ doc, previous }): Op => {
+    const { _id, ...rest } = doc;
+    return previous === undefined
+      ? { updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true } }
+      : { replaceOne: { filter: { _id, ...olderThan(doc.pos) }, replacement: rest } };
+  });
 }
 
 function throughPositions(events: readonly PositionedEvent[], through: readonly LogPosition[] | undefined): Pos[] {

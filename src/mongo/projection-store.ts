@@ -66,6 +66,7 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
   const cols = Object.fromEntries(
     collectionKinds.map((k) => [k, db.collection<IdDoc>(`${generation}_${k}`)]),
   ) as unknown as Collections;
+  cols.chains = db.collection<IdDoc>(`${generation}_chains`);
 
   const newestFirst: Sort = { checkpointId: -1, _id: -1 };
   const find = (kind: CollectionKind, filter: Document, sort: Sort | undefined, limit: number | undefined, what: string) =>
@@ -87,7 +88,7 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
       log.info({ ferret, secondaryIndexes: create }, 'projection setup');
       // Collections first: listing an empty generation must not fail on a missing collection.
       const existing = new Set((await mongoCall('listing collections', () => db.listCollections({}, { nameOnly: true }).toArray())).map((c) => c.name));
-      for (const kind of collectionKinds) {
+      for (const kind of [...collectionKinds, 'chains']) {
         const name = `${generation}_${kind}`;
         if (!existing.has(name)) await mongoCall(`creating ${name}`, () => db.createCollection(name)).catch(ignoreExists);
       }

@@ -14,6 +14,8 @@ export interface Pos {
 export interface PositionedEvent {
   event: ThreadlogEvent;
   position: LogPosition;
+  /** the event's stored bytes; when present the event extends its thread's hash chain (chain.ts) */
+  raw?: Uint8Array;
 }
 
 export const collectionKinds = ['checkpoints', 'blobs', 'writes', 'heads', 'tombstones', 'offsets'] as const;

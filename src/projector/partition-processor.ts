@@ -48,9 +48,15 @@ export interface PartitionProcessorOptions {
    * every client of that FerretDB hangs for good. Also bounds the cost of one retry.
    */
   maxThreadsPerApply?: number;
+  /**
+   * At most this many events per MongoDB apply: a redelivered batch falls back to one
+   * upsert per document (checkpoint, each blob, each write), all matching existing ones.
+   */
+  maxEventsPerApply?: number;
 }
 
-export const defaultMaxThreadsPerApply = 32;
+export const defaultMaxThreadsPerApply = 16;
+export const defaultMaxEventsPerApply = 24;
 
 export interface ProcessedBatch {
   /** highest offset applied together with every offset before it; undefined: none yet */
@@ -91,12 +97,12 @@ export function checkpointCacheEntry(e: CheckpointEvent, position: LogPosition):
   return JSON.stringify(record);
 }
 
-/** Consecutive slices of the batch with at most `maxThreads` distinct threads each; always one or more. */
-export function slices(events: readonly PositionedEvent[], maxThreads: number): PositionedEvent[][] {
+/** Consecutive slices of the batch, each within both bounds; always one or more. */
+export function slices(events: readonly PositionedEvent[], maxThreads: number, maxEvents = Infinity): PositionedEvent[][] {
   const out: PositionedEvent[][] = [[]];
   let threads = new Set<string>();
   for (const e of events) {
-    if (!threads.has(e.event.threadId) && threads.size >= maxThreads) {
+    if ((!threads.has(e.event.threadId) && threads.size >= maxThreads) || out[out.length - 1]!.length >= maxEvents) {
       out.push([]);
       threads = new Set();
     }
@@ -244,7 +250,7 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     // slice's MongoDB apply (it only needs its own slice in MongoDB first). The offsets and
     // the watermark go with the last slice, after every upkeep: claims stay last.
     const recordsByOffset = new Map(complete.map((r) => [r.offset, r]));
-    const parts = slices(events, o.maxThreadsPerApply ?? defaultMaxThreadsPerApply);
+    const parts = slices(events, o.maxThreadsPerApply ?? defaultMaxThreadsPerApply, o.maxEventsPerApply ?? defaultMaxEventsPerApply);
     const upkeeps: Array<Promise<void>> = [];
     try {
       for (const [i, part] of parts.entries()) {

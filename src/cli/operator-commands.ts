@@ -1,0 +1,33 @@
+/**
+ * The auditor and operator commands (timeline, audit, replay, lag, prune), registered on the
+ * `threadlog` program by main.ts. Each command's logic lives in its own file beside this one.
+ */
+import type { Command } from 'commander';
+import { parseEnv } from './env.ts';
+import { processOutput } from './context.ts';
+
+export function registerOperatorCommands(program: Command): void {
+  program
+    .command('timeline')
+    .description("a thread's events in log order, read from Kafka (not the projection)")
+    .argument('<thread>', 'thread id')
+    .option('--ns <ns>', 'only this checkpoint namespace ("" is the root graph)')
+    .option('--from <point>', 'start at a checkpoint id or an ISO time')
+    .option('--to <point>', 'end at a checkpoint id (its pending writes included) or an ISO time')
+    .option('--json', 'machine-readable output')
+    .action(async (thread: string, opts: { ns?: string; from?: string; to?: string; json?: boolean }) => {
+      const { timelineCommand } = await import('./timeline.ts');
+      process.exitCode = await timelineCommand(parseEnv(), thread, opts, processOutput(opts.json ?? false));
+    });
+
+  program
+    .command('audit')
+    .description('check the projection against the log: hash chain and document contents; exit 1 on divergence')
+    .argument('[thread]', 'thread id')
+    .option('--all', 'audit every thread that has a hash chain in the generation')
+    .option('--json', 'machine-readable output (lists every divergence)')
+    .action(async (thread: string | undefined, opts: { all?: boolean; json?: boolean }) => {
+      const { auditCommand } = await import('./audit.ts');
+      process.exitCode = await auditCommand(parseEnv(), thread, opts, processOutput(opts.json ?? false));
+    });
+}
