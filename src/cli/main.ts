@@ -5,6 +5,7 @@ import { parseEnv } from './env.ts';
 import { runStackScript } from './stack.ts';
 import { healthCommand } from './health.ts';
 import { demoCommand } from './demo.ts';
+import { registerOperatorCommands } from './operator-commands.ts';
 
 const program = new Command()
   .name('threadlog')
@@ -52,6 +53,8 @@ program
   .action(async (opts: { agents: number; turns: number; messageBytes: number; toolCalls: number; reviewEvery: number; json?: boolean }) => {
     process.exitCode = await demoCommand(parseEnv(), { ...opts, json: opts.json ?? false });
   });
+
+registerOperatorCommands(program);
 
 program.parseAsync().catch((e: unknown) => {
   process.stderr.write(`threadlog: ${e instanceof Error ? e.message : String(e)}\n`);
