@@ -21,7 +21,7 @@ import { createProjectionStore, type ProjectionStore } from '../mongo/projection
 import { createRedisCache } from '../redis/cache.ts';
 import type { DeadLetterRecord } from './dead-letter.ts';
 import { createProjectorMetrics, type RetryCause } from './metrics.ts';
-import { createPartitionProcessor, defaultMaxThreadsPerApply } from './partition-processor.ts';
+import { createPartitionProcessor, defaultMaxEventsPerApply, defaultMaxThreadsPerApply } from './partition-processor.ts';
 import { defaultBackoffOptions, type BackoffOptions, type RetryHooks } from './retry.ts';
 
 const { Partitioners } = kafkajs;
@@ -63,6 +63,7 @@ export interface ProjectorOptions {
   backoff: BackoffOptions;
   /** distinct threads per MongoDB apply (partition-processor.ts says why it is bounded) */
   maxThreadsPerApply: number;
+  maxEventsPerApply: number;
   assembler?: Partial<ChunkAssemblerOptions>;
   codec?: EventCodec;
   /** prom-client registry for our metrics; a private one by default */
@@ -86,6 +87,7 @@ export const defaultProjectorOptions = {
   redisCommandTimeoutMs: 5_000,
   backoff: defaultBackoffOptions,
   maxThreadsPerApply: defaultMaxThreadsPerApply,
+  maxEventsPerApply: defaultMaxEventsPerApply,
   logger: silentLogger,
   clientId: 'threadlog-projector',
 } satisfies Partial<ProjectorOptions>;
@@ -135,6 +137,9 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       });
   const db = o.db ?? ownMongo!.db(o.mongoDbName);
   const ownRedis = o.redis || !o.redisUrl ? undefined : new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: o.redisCommandTimeoutMs });
+  // ioredis prints unhandled 'error' events to the console; the failed calls already reach
+  // the back-off and readiness, so a reconnect error is only worth a debug line
+  ownRedis?.on('error', (e: Error) => log.debug({ err: e.message }, 'redis connection error'));
   const redis = o.redis ?? ownRedis;
   const store: ProjectionStore = createProjectionStore({ db, generation: o.generation, logger: o.logger });
   let setupDone: Promise<void> | undefined;
@@ -168,6 +173,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
     logger: o.logger,
     backoff: o.backoff,
     maxThreadsPerApply: o.maxThreadsPerApply,
+    maxEventsPerApply: o.maxEventsPerApply,
     ...(o.assembler ? { assembler: o.assembler } : {}),
   });
 

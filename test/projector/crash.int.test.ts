@@ -4,8 +4,10 @@
  * restarted, and finally two of them share the group until they are caught up. The result
  * must equal, document by document, a projection built from scratch from the same log.
  *
- * Size: CRASH_TEST_EVENTS (default 6,000; the issue asks for 50,000, which takes far longer
- * than the test budget on a 2-core machine with the shared FerretDB: see the benchmark).
+ * Size: CRASH_TEST_EVENTS, default 6,000 so the file stays within ~3 minutes on a 2-core
+ * machine. The issue's full size is 50,000:
+ *   CRASH_TEST_EVENTS=50000 npx vitest run test/projector/crash.int.test.ts
+ * (its waits and timeout grow with the size; expect tens of minutes on FerretDB 1.24).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -20,6 +22,8 @@ const root = path.resolve(import.meta.dirname, '../..');
 const PARTITIONS = 6;
 const EVENTS = Number(process.env.CRASH_TEST_EVENTS ?? 6_000);
 const THREADS = 100;
+// waits and the test's own timeout grow with the size, so the full size is not cut short
+const CATCH_UP_MS = Math.max(150_000, EVENTS * 12);
 const workload = createWorkload({ threads: THREADS, steps: Math.ceil(EVENTS / (THREADS * 1.25)), messageChars: 120, bigEvery: 400, threadPrefix: 'c' });
 const children = new Set<ChildProcess>();
 let topic: string;
@@ -85,7 +89,7 @@ describe('projector processes', () => {
     await writer.close();
     expect(written).toBeGreaterThanOrEqual(EVENTS * 0.9);
     const second = startChild();
-    await waitCaughtUp(stack, stack.redisPrefix, topic, 150_000);
+    await waitCaughtUp(stack, stack.redisPrefix, topic, CATCH_UP_MS);
 
     // graceful stop: both exit 0 and leave their committed offsets at the end offsets
     current.kill('SIGTERM');
@@ -100,10 +104,10 @@ describe('projector processes', () => {
     await waitFor(async () => {
       const committed = await committedOffsets(stack, scratch.groupId, topic);
       return [...ends].every(([p, end]) => committed.get(p) === end);
-    }, { timeoutMs: 150_000, intervalMs: 500, what: 'the scratch projection to reach the end offsets' });
+    }, { timeoutMs: CATCH_UP_MS, intervalMs: 500, what: 'the scratch projection to reach the end offsets' });
     await scratch.stop();
     const [crashed, fresh] = await Promise.all([dumpGeneration(db, 'crash'), dumpGeneration(db, 'scratch')]);
     expect(crashed.checkpoints!.length).toBe(THREADS * workload.stepsPerThread);
     for (const kind of Object.keys(fresh)) expect(crashed[kind], kind).toEqual(fresh[kind]);
-  }, 300_000);
+  }, 120_000 + 2 * CATCH_UP_MS);
 });
