@@ -23,6 +23,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { aggregate, evaluateTargets } from './aggregate.ts';
 import { renderChart, saverColors, type Panel } from './charts.ts';
+import { ferretDb } from './ferretdb.ts';
 import { cellsOf, makePlan } from './plan.ts';
 import { startPostgres } from './postgres.ts';
 import { tables, targetsTable, writeDocBlock } from './report.ts';
@@ -32,6 +33,7 @@ import { saverLabels, type CellResult } from './types.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const env = process.env;
+// mongoUrl may be replaced by a private FerretDB's when the stack's does not answer
 const endpoints: Endpoints = {
   brokers: (env.THREADLOG_KAFKA_BROKERS ?? `127.0.0.1:${env.THREADLOG_KAFKA_PORT ?? '19092'}`).split(','),
   mongoUrl: env.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${env.THREADLOG_MONGO_PORT ?? '27018'}/`,
@@ -73,13 +75,22 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   log(`bench suite (${plan.mode}): ${cells.length} cells, savers ${plan.savers.map((s) => saverLabels[s]).join(', ')}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
 
+  const ferret = await ferretDb(ROOT, endpoints.mongoUrl, log);
+  endpoints.mongoUrl = ferret.url;
   const mongo = new MongoClient(endpoints.mongoUrl); // no compression: FerretDB
   await mongo.connect();
   const redis = new Redis(endpoints.redisUrl);
   const admin = new Kafka({ brokers: endpoints.brokers, clientId: 'bench-suite', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   const pg = plan.savers.includes('postgres') ? await startPostgres(ROOT, log) : undefined;
-  const shared: Shared = { root: ROOT, mongo, redis, admin, pg, kafkaLogDirs: kafkaLogDirs() };
+  const shared: Shared = { root: ROOT, mongo, redis, admin, pg, kafkaLogDirs: kafkaLogDirs(), ferretPid: ferret.pid };
+  // Ctrl-C / SIGTERM: remove the servers this run started (cells remove their own data)
+  const onSignal = (): void => {
+    log('interrupted: stopping the servers this run started');
+    void Promise.allSettled([pg?.stop(), ferret.stop()]).then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const versions = {
     node: process.version,
     '@langchain/langgraph': pkgVersion('@langchain/langgraph'),
@@ -89,6 +100,7 @@ async function main(): Promise<void> {
     '@langchain/langgraph-checkpoint-sqlite': pkgVersion('@langchain/langgraph-checkpoint-sqlite'),
     'better-sqlite3': pkgVersion('better-sqlite3'),
     postgresql: pg?.version ?? 'n/a',
+    ferretdbServer: ferret.origin,
     ferretdb: String(((await mongo.db('admin').command({ buildInfo: 1 })) as { ferretdbVersion?: string; version?: string }).ferretdbVersion ?? 'n/a'),
     redis: /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?',
     kafka: shared.kafkaLogDirs.map((d) => path.basename(d).replace('kafka-', '')).join(',') || '?',
@@ -124,9 +136,16 @@ async function main(): Promise<void> {
   } finally {
     bars.stop();
     await pg?.stop();
+    // consumer groups a cell could not delete right after its projector left
+    await admin
+      .listGroups()
+      .then(({ groups }) => groups.map((g) => g.groupId).filter((g) => g.startsWith(runId)))
+      .then((mine) => (mine.length > 0 ? admin.deleteGroups(mine) : undefined))
+      .catch(() => undefined);
     await admin.disconnect();
     redis.disconnect();
     await mongo.close();
+    await ferret.stop();
   }
 
   const rows = aggregate(results);

@@ -31,8 +31,8 @@ export function makePlan(argv: string[], env: NodeJS.ProcessEnv): Plan {
   for (const s of savers) if (!saverKinds.includes(s)) throw new Error(`BENCH_SAVERS: unknown saver ${s} (known: ${saverKinds.join(', ')})`);
   const base = { savers, messageBytes: 400, largeFleet: 200 };
   const plan: Plan = quick
-    ? { ...base, mode: 'quick', saverThreads: [10, 100], saverSteps: 5, graphThreads: [10], graphTurns: 2, bytesThreads: 2, bytesAt: [10, 50], reps: 1, repsLarge: 1, capSeconds: 8, killAfterSeconds: 40 }
-    : { ...base, mode: 'full', saverThreads: [10, 100, 200, 1000], saverSteps: 20, graphThreads: [10, 100], graphTurns: 10, bytesThreads: 4, bytesAt: [10, 50, 200], reps: 2, repsLarge: 1, capSeconds: 20, killAfterSeconds: 90 };
+    ? { ...base, mode: 'quick', saverThreads: [10, 100], saverSteps: 5, graphThreads: [10], graphTurns: 2, bytesThreads: 2, bytesAt: [10, 50], reps: 1, repsLarge: 1, capSeconds: 8, killAfterSeconds: 45 }
+    : { ...base, mode: 'full', saverThreads: [10, 100, 200, 1000], saverSteps: 20, graphThreads: [10, 100], graphTurns: 10, bytesThreads: 4, bytesAt: [10, 50, 200], reps: 2, repsLarge: 1, capSeconds: 15, killAfterSeconds: 75 };
   if (env.BENCH_REPS) plan.reps = Number(env.BENCH_REPS);
   return plan;
 }

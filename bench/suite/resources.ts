@@ -20,6 +20,8 @@ export interface Shared {
   pg: PgServer | undefined;
   /** Kafka's log.dirs, when it is on this machine (local stack) */
   kafkaLogDirs: string[];
+  /** a private FerretDB this run started (its CPU is then the cell's alone) */
+  ferretPid?: number | undefined;
 }
 
 export interface CellResources {
@@ -99,11 +101,15 @@ async function deleteRedisPrefix(redis: Redis, prefix: string): Promise<void> {
 /** Removes what a cell made; every step is attempted even when an earlier one fails. */
 export async function removeCellResources(s: Shared, kind: SaverKind, r: CellResources): Promise<void> {
   const errors: unknown[] = [];
+  // bounded: a wedged server must not hang the run
   const attempt = async (f: () => Promise<unknown>): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await f();
+      await Promise.race([f(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('clean-up step timed out after 30 s')), 30_000)))]);
     } catch (e) {
       errors.push(e);
+    } finally {
+      clearTimeout(timer);
     }
   };
   if (kind === 'postgres') await attempt(() => s.pg!.dropDatabase(r.ns));

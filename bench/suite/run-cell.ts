@@ -31,7 +31,7 @@ async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
   let projector: ProjectorProcess | undefined;
   try {
     if (spec.saver === 'threadlog') projector = await startProjector({ root: s.root, ns, ...e });
-    const servers = (): Record<string, number[]> => ({ ...stackPids(s.root), ...(projector ? { projector: [projector.pid] } : {}), ...(spec.saver === 'postgres' && s.pg ? { postgres: s.pg.pids() } : {}) });
+    const servers = (): Record<string, number[]> => ({ ...stackPids(s.root), ...(s.ferretPid ? { ferretdb: [s.ferretPid] } : {}), ...(projector ? { projector: [projector.pid] } : {}), ...(spec.saver === 'postgres' && s.pg ? { postgres: s.pg.pids() } : {}) });
     const cpuBefore = snapshot(servers());
     let cpuAfter: CpuSnapshot | undefined;
     const target: CellTarget = { ns, ...e, ...(res.pgUrl ? { pgUrl: res.pgUrl } : {}), ...(res.sqlitePath ? { sqlitePath: res.sqlitePath } : {}) };
@@ -96,6 +96,9 @@ async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
     };
   } finally {
     await projector?.stop();
-    await removeCellResources(s, spec.saver, res);
+    // a failed clean-up is said, and does not throw away the cell's measurements
+    await removeCellResources(s, spec.saver, res).catch((err: unknown) => {
+      process.stderr.write(`\n${err instanceof Error ? err.message : String(err)}: ${err instanceof AggregateError ? err.errors.map(String).join('; ') : ''}\n`);
+    });
   }
 }

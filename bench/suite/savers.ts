@@ -57,7 +57,7 @@ export async function openSaver(kind: SaverKind, t: CellTarget): Promise<BenchSa
         partitions: t.partitions,
         redisKeyPrefix: `${t.ns}:`,
         embeddedProjector: false,
-        readTimeoutMs: 60_000,
+        readTimeoutMs: 30_000,
       });
       const saver = new ThreadlogSaver({ store, ownsStore: true });
       return {
