@@ -5,6 +5,7 @@ import { parseEnv } from './env.ts';
 import { runStackScript } from './stack.ts';
 import { healthCommand } from './health.ts';
 import { demoCommand } from './demo.ts';
+import { registerImport } from './import.ts';
 import { registerOperatorCommands } from './operator-commands.ts';
 
 const program = new Command()
@@ -55,6 +56,8 @@ program
   });
 
 registerOperatorCommands(program);
+
+registerImport(program);
 
 program.parseAsync().catch((e: unknown) => {
   process.stderr.write(`threadlog: ${e instanceof Error ? e.message : String(e)}\n`);
