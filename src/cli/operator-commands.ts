@@ -30,4 +30,26 @@ export function registerOperatorCommands(program: Command): void {
       const { auditCommand } = await import('./audit.ts');
       process.exitCode = await auditCommand(parseEnv(), thread, opts, processOutput(opts.json ?? false));
     });
+
+  program
+    .command('replay')
+    .description("a thread's state at a checkpoint or time, rebuilt from the log alone (no projection needed)")
+    .argument('<thread>', 'thread id')
+    .requiredOption('--to <point>', 'a checkpoint id, or an ISO time (the newest checkpoint at or before it)')
+    .option('--ns <ns>', 'checkpoint namespace', '')
+    .option('--into <thread>', 'write that state as the first checkpoint of this new thread')
+    .option('--json', 'machine-readable output')
+    .action(async (thread: string, opts: { to: string; ns: string; into?: string; json?: boolean }) => {
+      const { replayCommand } = await import('./replay.ts');
+      process.exitCode = await replayCommand(parseEnv(), thread, opts, processOutput(opts.json ?? false));
+    });
+
+  program
+    .command('lag')
+    .description("per partition: log end offset, the projector group's committed offset, the projection's applied offset, lag")
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const { lagCommand } = await import('./lag.ts');
+      process.exitCode = await lagCommand(parseEnv(), opts, processOutput(opts.json ?? false));
+    });
 }

@@ -145,6 +145,7 @@ async function scanPartition(
   const done = new Promise<void>((r) => (finish = r));
   const pending: Array<Promise<void>> = [];
   let events = 0;
+  let seen = low - 1n;
   try {
     await consumer.connect();
     await consumer.subscribe({ topic: o.topic, fromBeginning: true });
@@ -155,10 +156,15 @@ async function scanPartition(
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat }) => {
+      eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
         if (batch.partition !== partition) return;
         for (const m of batch.messages) {
-          if (BigInt(m.offset) >= high) break;
+          const offset = BigInt(m.offset);
+          // kafkajs may hand a batch again (nothing is committed): each offset counts once
+          if (offset <= seen) continue;
+          seen = offset;
+          resolveOffset(m.offset);
+          if (offset >= high) break;
           const log = logs.get(keyString(m.key) ?? '');
           if (log === undefined) continue;
           const r = assembler.add({ key: m.key, value: m.value, headers: m.headers ?? {}, offset: m.offset });
