@@ -52,4 +52,21 @@ export function registerOperatorCommands(program: Command): void {
       const { lagCommand } = await import('./lag.ts');
       process.exitCode = await lagCommand(parseEnv(), opts, processOutput(opts.json ?? false));
     });
+
+  program
+    .command('prune')
+    .description('remove old checkpoints from the projection (never from the log), keeping what reads, interrupts and pending writes need')
+    .argument('[thread]', 'thread id (default with --older-than: every thread with a hash chain)')
+    .option('--older-than <duration>', 'only checkpoints saved longer ago than this, e.g. 30d, 12h')
+    .option('--keep <n>', 'newest checkpoints kept per (thread, namespace)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--keep expects an integer >= 1, got '${v}'`);
+      return n;
+    }, 1)
+    .option('--dry-run', 'show what would be removed')
+    .option('--json', 'machine-readable output')
+    .action(async (thread: string | undefined, opts: { olderThan?: string; keep: number; dryRun?: boolean; json?: boolean }) => {
+      const { pruneCommand } = await import('./prune.ts');
+      process.exitCode = await pruneCommand(parseEnv(), thread, opts, processOutput(opts.json ?? false));
+    });
 }
