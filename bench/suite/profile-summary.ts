@@ -43,15 +43,17 @@ for (const file of files) {
     const n = byId.get(samples[i]!);
     if (!n) continue;
     const ms = (deltas[i] ?? 0) / 1000;
-    total += ms;
     const cf = n.callFrame;
+    // waiting is not where the time goes: shares are of the busy samples
+    if (cf.functionName === '(idle)') continue;
+    total += ms;
     const key = `${cf.functionName || '(anonymous)'}  ${cf.url ? `${cf.url.replace(/^file:\/\/\/work\/[^/]+\//, '')}:${cf.lineNumber + 1}` : ''}`;
     selfMs.set(key, (selfMs.get(key) ?? 0) + ms);
     byPackage.set(where(cf.url), (byPackage.get(where(cf.url)) ?? 0) + ms);
   }
 }
 const pct = (ms: number): string => `${((ms / total) * 100).toFixed(1).padStart(5)}%`;
-console.log(`${files.length} profile(s), ${(total / 1000).toFixed(1)} s sampled\n\nby package (self time):`);
+console.log(`${files.length} profile(s), ${(total / 1000).toFixed(1)} s busy (idle samples left out)\n\nby package (self time):`);
 for (const [k, v] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`${pct(v)}  ${k}`);
 console.log(`\ntop ${top} functions (self time):`);
 for (const [k, v] of [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(v)}  ${k}`);
