@@ -11,6 +11,7 @@ import { parseEnv, type ThreadlogEnv } from '../src/cli/env.ts';
 import { isThreadlogError } from '../src/errors.ts';
 import { startOpsServer } from '../src/ops/http-server.ts';
 import { createProjector } from '../src/projector/index.ts';
+import { projectorRedisPrefix } from '../src/ops/rebuild/redis-prefix.ts';
 
 // how often the process checks that the consumer has not crashed for good
 const HEALTH_CHECK_MS = 1_000;
@@ -31,6 +32,8 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
   const logger = pino({ level: env.logLevel, base: { service: 'threadlog-projector' } });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // a generation built by `threadlog rebuild` keeps its Redis keys under its own prefix
+  const redisPrefix = await projectorRedisPrefix(env, logger);
   const projector = createProjector({
     topicPrefix: env.topicPrefix,
     generation: env.generation,
@@ -39,7 +42,7 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
     mongoUrl: env.mongoUrl,
     mongoDbName: env.mongoDb,
     redisUrl: env.redisUrl,
-    redisPrefix: env.redisPrefix,
+    redisPrefix,
     registry,
     logger,
   });

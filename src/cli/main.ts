@@ -6,6 +6,7 @@ import { runStackScript } from './stack.ts';
 import { healthCommand } from './health.ts';
 import { demoCommand } from './demo.ts';
 import { registerImport } from './import.ts';
+import { registerRebuild } from './rebuild.ts';
 import { registerOperatorCommands } from './operator-commands.ts';
 
 const program = new Command()
@@ -58,6 +59,7 @@ program
 registerOperatorCommands(program);
 
 registerImport(program);
+registerRebuild(program);
 
 program.parseAsync().catch((e: unknown) => {
   process.stderr.write(`threadlog: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -31,6 +31,8 @@ import { createRequirements } from './requirements.ts';
 import { createSessionTracker } from './session.ts';
 import type { CheckpointStore, StoreStats } from './types.ts';
 import { createWatermarkWaiter } from './watermarks.ts';
+import { createMetaStore } from '../mongo/meta.ts';
+import { followGeneration, resolveServedGeneration, type ServedGeneration } from './generation-follow.ts';
 import { createWriter } from './writer.ts';
 
 export async function createCheckpointStore(input: CheckpointStoreInput): Promise<CheckpointStore> {
@@ -66,18 +68,29 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     metrics: o.registry === undefined ? noopAppenderMetrics : createAppenderMetrics({ registry: o.registry, prefix: o.metricsPrefix }),
     ...o.appender,
   });
-  const projection = createProjectionStore({ db: conn.db, generation: o.generation, logger: o.logger });
-  const cache = conn.redis === undefined ? undefined : createRedisCache({ redis: conn.redis, prefix: o.redisKeyPrefix, ttlSeconds: o.redisTtlSeconds, tombstoneTtlSeconds: o.redisTombstoneTtlSeconds, logger: o.logger });
-  const guard = createRedisGuard({ enabled: cache !== undefined, timeoutMs: o.redisTimeoutMs, cooldownMs: o.redisCooldownMs, logger: log, onDegraded: (what) => metrics.redisDegraded(what) });
+  const guard = createRedisGuard({ enabled: conn.redis !== undefined, timeoutMs: o.redisTimeoutMs, cooldownMs: o.redisCooldownMs, logger: log, onDegraded: (what) => metrics.redisDegraded(what) });
   const l1 = createL1Cache(o.l1MaxBytes);
   const session = createSessionTracker();
   const own = o.writeThrough && o.l1MaxBytes > 0 ? createOwnWrites({ maxBytes: Math.floor(o.l1MaxBytes / 4), l1, session }) : undefined;
-  const waiter = createWatermarkWaiter({ topic, cache, guard, projection, logger: log, slowPollMs: o.watermarkPollMs, mongoPollMs: o.mongoWatermarkPollMs });
   const requirements = createRequirements({ kafka: conn.kafka, topic, session, defaultConsistency: o.consistency });
-  const assembler = createAssembler(projection, l1, codec);
-  const reader = createReader({ projection, cache, guard, l1, assembler, session, waiter, metrics });
-  const ownReads = own && createOwnReads({ own, reader, assembler, topic, defaultConsistency: o.consistency });
-  const listing = createListing({ projection, reader, requirements, waiter, partitions: o.partitions, pageSize: o.pageSize, timeoutMs: o.readTimeoutMs });
+
+  // The read side belongs to one projection generation; an unpinned store swaps it when the
+  // generation pointer moves (threadlog rebuild --switch). A MongoDB that is down at start
+  // must not stop saves: then the configured generation, until the poll reads the pointer.
+  const meta = createMetaStore(conn.db);
+  const served: ServedGeneration = await resolveServedGeneration(meta, o.generation, o.redisKeyPrefix, o.pinGeneration).catch(() => ({ generation: o.generation, redisPrefix: o.redisKeyPrefix }));
+  function readSide(g: ServedGeneration) {
+    const projection = createProjectionStore({ db: conn.db, generation: g.generation, logger: o.logger });
+    const cache = conn.redis === undefined ? undefined : createRedisCache({ redis: conn.redis, prefix: g.redisPrefix, ttlSeconds: o.redisTtlSeconds, tombstoneTtlSeconds: o.redisTombstoneTtlSeconds, logger: o.logger });
+    const waiter = createWatermarkWaiter({ topic, cache, guard, projection, logger: log, slowPollMs: o.watermarkPollMs, mongoPollMs: o.mongoWatermarkPollMs });
+    const assembler = createAssembler(projection, l1, codec);
+    const reader = createReader({ projection, cache, guard, l1, assembler, session, waiter, metrics });
+    const ownReads = own && createOwnReads({ own, reader, assembler, topic, defaultConsistency: o.consistency });
+    const listing = createListing({ projection, reader, requirements, waiter, partitions: o.partitions, pageSize: o.pageSize, timeoutMs: o.readTimeoutMs });
+    return { ...g, projection, waiter, reader, ownReads, listing };
+  }
+  let side = readSide(served);
+  const retired = new Set<ReturnType<typeof readSide>>();
 
   function forget(threadId: string, position: { partition: number; offset: string }): void {
     session.markDeleted(threadId, position);
@@ -99,23 +112,55 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
 
   // reads answered from the write-through never wait, so nothing else would subscribe to the
   // watermarks that tell when the projection has caught up (and answers exactly again)
-  if (ownReads !== undefined) await waiter.watch();
+  if (side.ownReads !== undefined) await side.waiter.watch();
 
   let projector: Projector | undefined;
-  if (o.embeddedProjector) {
-    projector = createProjector({
+  const embedded = (g: ServedGeneration): Projector =>
+    createProjector({
       topicPrefix: o.topicPrefix,
-      generation: o.generation,
+      generation: g.generation,
       partitions: o.partitions,
       kafka: conn.kafka,
       db: conn.db,
       ...(conn.redis === undefined ? {} : { redis: conn.redis }),
-      redisPrefix: o.redisKeyPrefix,
+      redisPrefix: g.redisPrefix,
       logger: o.logger,
       ...(o.registry === undefined ? {} : { registry: o.registry }),
     });
+  if (o.embeddedProjector) {
+    projector = embedded(side);
     await projector.start();
   }
+
+  const follow = o.pinGeneration
+    ? undefined
+    : await followGeneration({
+        meta,
+        redis: conn.redis,
+        basePrefix: o.redisKeyPrefix,
+        current: served,
+        pollMs: o.generationPollMs,
+        logger: log,
+        async onSwitch(next) {
+          const old = side;
+          side = readSide(next);
+          // entries carry the old generation's view of pending writes: start the new one cold
+          l1.clear();
+          if (side.ownReads !== undefined) await side.waiter.watch();
+          if (projector !== undefined) {
+            const p = embedded(next);
+            await p.start();
+            const previous = projector;
+            projector = p;
+            await previous.stop();
+          }
+          // reads in flight finish on the old side within their own timeout
+          retired.add(old);
+          setTimeout(() => {
+            if (retired.delete(old)) void old.reader.settle().then(() => old.waiter.close());
+          }, o.readTimeoutMs).unref();
+        },
+      });
 
   let closing: Promise<void> | undefined;
   const ensureOpen = (): void => {
@@ -125,8 +170,8 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
   function stats(): StoreStats {
     metrics.setL1(l1.bytes, l1.entries);
     return {
-      hits: { ...reader.counts.hits },
-      misses: { ...reader.counts.misses },
+      hits: { ...side.reader.counts.hits },
+      misses: { ...side.reader.counts.misses },
       l1Bytes: l1.bytes,
       l1Entries: l1.entries,
       saves: writer.saves,
@@ -137,10 +182,12 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
   async function close(): Promise<void> {
     closing ??= (async () => {
       await appender.close();
+      await follow?.close();
       await projector?.stop();
-      await reader.settle();
+      for (const s of [...retired, side]) await s.reader.settle();
       await invalidation.close();
-      await waiter.close();
+      for (const s of [...retired, side]) await s.waiter.close();
+      retired.clear();
       await requirements.close();
       await conn.close();
       log.debug({}, 'closed');
@@ -164,6 +211,8 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
       if (ref.checkpointId !== undefined) validateCheckpointId(ref.checkpointId, codec.options);
       const p = partitionFor(ref.threadId, o.partitions);
       const req = await requirements.forThread(ref.threadId, ns, p, options);
+      // one generation for the whole read, even if a switch happens meanwhile
+      const { ownReads, waiter, reader } = side;
       // own writes the projector has not applied yet: answered from the write-through record
       let served = req.wait >= 0n && ownReads !== undefined && waiter.known(p) < req.wait ? await ownReads.load(ref.threadId, ns, ref.checkpointId, req, options) : undefined;
       if (served === undefined) {
@@ -183,18 +232,19 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
 
     list(options) {
       ensureOpen();
-      return listing.list(options);
+      return side.listing.list(options);
     },
 
     stream(threadId, options) {
       ensureOpen();
-      return listing.stream(threadId, options);
+      return side.listing.stream(threadId, options);
     },
 
     async preload(threadId, n, options) {
       ensureOpen();
       validateThreadId(threadId, codec.options);
       const ns = options?.checkpointNs ?? '';
+      const { projection, reader } = side;
       const recs = await projection.listCheckpoints(threadId, ns, { limit: n });
       const p = partitionFor(threadId, o.partitions);
       const req = await requirements.forThread(threadId, ns, p, { consistency: 'eventual' });
@@ -209,7 +259,7 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     },
 
     health: () =>
-      checkHealth({ requirements, db: conn.db, redis: conn.redis, waiter, partitions: o.partitions, maxHealthyLag: o.maxHealthyLag, timeoutMs: Math.max(1_000, o.redisTimeoutMs), stats }),
+      checkHealth({ requirements, db: conn.db, redis: conn.redis, waiter: side.waiter, partitions: o.partitions, maxHealthyLag: o.maxHealthyLag, timeoutMs: Math.max(1_000, o.redisTimeoutMs), stats }),
     stats,
     close,
     [Symbol.asyncDispose]: close,

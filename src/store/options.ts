@@ -49,8 +49,18 @@ export interface CheckpointStoreOptions {
   topicPrefix: string;
   /** must equal the topic's partition count; start-up refuses a topic that differs */
   partitions: number;
-  /** the projection generation to read (collection name prefix) */
+  /**
+   * the projection generation to read (collection name prefix) when pinned, else the one
+   * used until the generation pointer (threadlog rebuild --switch) is read
+   */
   generation: string;
+  /**
+   * true: read `generation` only. false: follow the "current generation" pointer without
+   * restart. Default: pinned when `generation` is given, following when it is not.
+   */
+  pinGeneration: boolean;
+  /** how often an unpinned store re-reads the pointer (the Redis notice is the fast path) */
+  generationPollMs: number;
   serializer: SerializerProtocol;
   consistency: Consistency;
   /** bound on waiting for the projection (session and strong reads) */
@@ -100,6 +110,8 @@ export const defaultCheckpointStoreOptions: Omit<CheckpointStoreOptions, 'kafka'
   topicPrefix: 'threadlog',
   partitions: 12,
   generation: 'v1',
+  pinGeneration: false,
+  generationPollMs: 5_000,
   serializer: new JsonPlusSerializer(),
   consistency: 'session',
   readTimeoutMs: 5_000,
@@ -129,11 +141,11 @@ function invalid(message: string): never {
 }
 
 export function resolveOptions(input: CheckpointStoreInput): CheckpointStoreOptions {
-  const o: CheckpointStoreOptions = { ...defaultCheckpointStoreOptions, ...input };
+  const o: CheckpointStoreOptions = { ...defaultCheckpointStoreOptions, pinGeneration: input.generation !== undefined, ...input };
   if (o.kafka === undefined || o.kafka === null) invalid('kafka is required');
   if (o.mongo === undefined || o.mongo === null) invalid('mongo is required');
   if (!['eventual', 'session', 'strong'].includes(o.consistency)) invalid(`unknown consistency ${JSON.stringify(o.consistency)}`);
-  const positive = ['partitions', 'readTimeoutMs', 'redisTimeoutMs', 'redisCooldownMs', 'watermarkPollMs', 'mongoWatermarkPollMs', 'redisTtlSeconds', 'redisTombstoneTtlSeconds', 'snapshotEvery', 'pageSize'] as const;
+  const positive = ['partitions', 'readTimeoutMs', 'redisTimeoutMs', 'redisCooldownMs', 'watermarkPollMs', 'mongoWatermarkPollMs', 'generationPollMs', 'redisTtlSeconds', 'redisTombstoneTtlSeconds', 'snapshotEvery', 'pageSize'] as const;
   for (const k of positive) if (!Number.isInteger(o[k]) || o[k] < 1) invalid(`${k} must be a positive integer`);
   if (!Number.isInteger(o.l1MaxBytes) || o.l1MaxBytes < 0) invalid('l1MaxBytes must be an integer >= 0');
   if (!(o.maxHealthyLag >= 0)) invalid('maxHealthyLag must be >= 0');
