@@ -55,8 +55,12 @@ export interface PartitionProcessorOptions {
   maxEventsPerApply?: number;
 }
 
-export const defaultMaxThreadsPerApply = 16;
-export const defaultMaxEventsPerApply = 24;
+// Unbounded by default: every apply pays fixed round trips (the tombstone `$in` read is a full
+// scan on FerretDB 1.x), and small slices measured too slow (the crash test's 6,000 events
+// no longer caught up in 150 s with 16/24). Bound them only where the pool is the risk; the
+// lasting fix is to cut the bulks into small commands inside src/mongo.
+export const defaultMaxThreadsPerApply = Infinity;
+export const defaultMaxEventsPerApply = Infinity;
 
 export interface ProcessedBatch {
   /** highest offset applied together with every offset before it; undefined: none yet */
