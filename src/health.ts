@@ -62,7 +62,8 @@ async function probeKafka(brokers: string[], timeoutMs: number): Promise<void> {
 }
 
 async function probeMongo(url: string, timeoutMs: number): Promise<void> {
-  const client = new MongoClient(url, { serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs });
+  // a wedged server accepts the connection and never answers: bound the handshake too
+  const client = new MongoClient(url, { serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs, socketTimeoutMS: timeoutMs });
   try {
     await client.db('admin').command({ ping: 1 });
   } finally {

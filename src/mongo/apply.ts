@@ -97,26 +97,52 @@ export interface BulkOutcome {
 }
 
 /**
+ * FerretDB 1.24 on PostgreSQL holds one pooled connection per update of a command until the
+ * command ends, so commands whose updates together exceed its pool deadlock the whole server
+ * (seen here: every connection idle-but-held, even `ping` hanging). Keep each command small
+ * and the updates in flight per process bounded; on MongoDB this only splits large bulks.
+ */
+const MAX_OPS_PER_COMMAND = 32;
+const MAX_OPS_IN_FLIGHT = 128;
+let opsInFlight = 0;
+const budgetWaiters: Array<() => void> = [];
+
+async function withOpBudget<T>(n: number, fn: () => Promise<T>): Promise<T> {
+  while (opsInFlight > 0 && opsInFlight + n > MAX_OPS_IN_FLIGHT) await new Promise<void>((r) => budgetWaiters.push(r));
+  opsInFlight += n;
+  try {
+    return await fn();
+  } finally {
+    opsInFlight -= n;
+    for (const wake of budgetWaiters.splice(0)) wake();
+  }
+}
+
+/**
  * Two appliers upserting the same new `_id` at once can still meet E11000 (FerretDB never
  * retries it, MongoDB only for plain equality filters). Every op here is idempotent, so the
- * whole bulk is simply run again: the loser's inserts are then no-ops.
+ * command is simply run again: the loser's inserts are then no-ops.
  */
 async function bulkWrite(col: Collection<IdDoc>, ops: Op[]): Promise<BulkOutcome> {
   const out: BulkOutcome = { upserted: new Set(), modified: 0, deleted: 0 };
-  const add = (r: BulkWriteResult): void => {
-    for (const i of Object.keys(r.upsertedIds)) out.upserted.add(Number(i));
-    out.modified += r.modifiedCount;
-    out.deleted += r.deletedCount;
-  };
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      add(await col.bulkWrite(ops, { ordered: false }));
-      return out;
-    } catch (e) {
-      if (!isDuplicateOnly(e) || attempt >= 5) throw e;
-      add(e.result);
+  for (let start = 0; start < ops.length; start += MAX_OPS_PER_COMMAND) {
+    const chunk = ops.slice(start, start + MAX_OPS_PER_COMMAND);
+    const add = (r: BulkWriteResult): void => {
+      for (const i of Object.keys(r.upsertedIds)) out.upserted.add(start + Number(i));
+      out.modified += r.modifiedCount;
+      out.deleted += r.deletedCount;
+    };
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        add(await withOpBudget(chunk.length, () => col.bulkWrite(chunk, { ordered: false })));
+        break;
+      } catch (e) {
+        if (!isDuplicateOnly(e) || attempt >= 5) throw e;
+        add(e.result);
+      }
     }
   }
+  return out;
 }
 
 /** Heads, offsets and tombstones are rewritten in place; the rest are mostly new documents. */
