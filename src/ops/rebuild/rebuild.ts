@@ -106,9 +106,7 @@ export async function startRebuild(input: Partial<RebuildOptions> & Pick<Rebuild
     redis: ctx.redis,
     redisPrefix: rec.redisPrefix,
     logger: o.logger,
-    // a rebuild reads history in bulk: larger fetches, more partitions at once
-    maxBytesPerPartition: 8 * 1024 * 1024,
-    partitionsConsumedConcurrently: Math.min(8, env.partitions),
+    // the projector's own fetch sizes and concurrency: larger ones stalled FerretDB's pool
   });
   await projector.start();
   const admin = ctx.kafka.admin();
