@@ -66,7 +66,8 @@ wait_for() { # name seconds logfile command...
 spawn() { # name logfile command... — detached, survives the calling shell
   local name=$1 logfile=$2; shift 2
   printf '\n==== %s start %s ====\n' "$name" "$(date -Is)" >>"$logfile"
-  setsid nohup "$@" >>"$logfile" 2>&1 </dev/null &
+  # 9>&-: the server must not inherit the stack lock, or it would hold it for its lifetime
+  setsid nohup "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
 }
 
@@ -209,7 +210,7 @@ start_postgres() {
     || "$pgbin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "create database ferretdb" >/dev/null
 }
 
-runas_pg() { if [[ $(id -u) == 0 ]]; then su postgres -s /bin/sh -c "$(printf '%q ' "$@")"; else "$@"; fi; }
+runas_pg() { if [[ $(id -u) == 0 ]]; then su postgres -s /bin/sh -c "$(printf '%q ' "$@")" 9>&-; else "$@" 9>&-; fi; }
 
 start_ferretdb() {
   if pid_alive ferretdb && port_open "$MONGO_PORT"; then log "ferretdb already running"; return 0; fi

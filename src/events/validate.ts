@@ -37,6 +37,8 @@ function fail(code: ThreadlogErrorCode, message: string, details?: Record<string
   throw new ThreadlogError(code, message, details === undefined ? {} : { details });
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function checkIdString(
   code: ThreadlogErrorCode,
   what: string,
@@ -46,6 +48,10 @@ function checkIdString(
 ): void {
   if (typeof value !== 'string') fail(code, `${what} must be a string, got ${typeOf(value)}`);
   if (value.length === 0 && !allowEmpty) fail(code, `${what} must not be empty`);
+  // Ids are stored as strings by every layer: PostgreSQL (under FerretDB) refuses NUL in text,
+  // and a lone surrogate has no UTF-8 form, so it would come back as U+FFFD, a different id.
+  if (value.includes('\u0000')) fail(code, `${what} must not contain NUL (U+0000)`);
+  if (LONE_SURROGATE.test(value)) fail(code, `${what} is not well-formed UTF-16 (a lone surrogate)`);
   // UTF-16 length is a cheap lower bound of the UTF-8 length, and each unit is at most 3 bytes
   if (value.length * 3 > maxBytes) {
     const bytes = Buffer.byteLength(value, 'utf8');

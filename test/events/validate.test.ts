@@ -43,7 +43,6 @@ const hostileIds = [
   'cp:thread:ns:id',
   '{thread}',
   '  spaces  ',
-  'nul\u0000inside',
   '$where: 1, "$gt": ""',
   'a'.repeat(1024),
   'é'.repeat(512), // 1024 UTF-8 bytes in 512 characters
@@ -150,5 +149,15 @@ describe('serializeValue', () => {
   it('a literal "[Circular]" string or a shared (non-circular) object is fine', async () => {
     const shared = { x: 1 };
     expect(await asyncCodeOf(serializeValue(serializer, { s: '[Circular]', a: shared, b: shared }))).toBeUndefined();
+  });
+});
+
+describe('ids every store layer can hold', () => {
+  it('refuses NUL and lone surrogates in thread ids, accepts paired surrogates', async () => {
+    const { validateThreadId } = await import('../../src/events/validate.ts');
+    expect(() => validateThreadId('a\u0000b')).toThrow(/NUL/);
+    expect(() => validateThreadId('a\uD800b')).toThrow(/surrogate/);
+    expect(() => validateThreadId('a\uDC00')).toThrow(/surrogate/);
+    expect(() => validateThreadId('thread 🧵')).not.toThrow();
   });
 });

@@ -87,7 +87,7 @@ describe('safety', () => {
   });
 
   it('hostile thread ids round-trip without colliding', async () => {
-    const hostile = ['a:b', 'a', 'a:', '{a}', '}{', '"quoted"', "it's", 'ünïcødé 🧵', '%3A', 'x'.repeat(900), 'a\u0000b', '$where', 'a.b'];
+    const hostile = ['a:b', 'a', 'a:', '{a}', '}{', '"quoted"', "it's", 'ünïcødé 🧵', '%3A', 'x'.repeat(900), '$where', 'a.b'];
     const saved = new Map<string, string>();
     for (const t of hostile) {
       const cp = checkpoint({ who: t });
@@ -100,6 +100,10 @@ describe('safety', () => {
       expect(got?.checkpoint.channel_values).toEqual({ who: t });
       const fromB = await b.load({ threadId: t + stack.id, checkpointId: saved.get(t)! }, { consistency: 'strong' });
       expect(fromB?.threadId).toBe(t + stack.id);
+    }
+    // ids no store layer can hold as the same string are refused before anything is written
+    for (const bad of ['a\u0000b', 'x\uD800y']) {
+      await expect(a.save({ threadId: bad, checkpoint: checkpoint({ who: 'bad' }) })).rejects.toMatchObject({ code: 'invalid-thread-id' });
     }
   });
 });
