@@ -24,10 +24,11 @@ import { runImport } from '../../src/ops/import/importer.ts';
 import { openSource } from '../../src/ops/import/sources.ts';
 import { embeddedProjector, endOffsets, makeTopics } from '../projector/helpers.ts';
 import { openStore } from '../store/helpers.ts';
-import { useIsolatedStack } from '../support/isolation.ts';
+import { useIsolatedStack, waitFor } from '../support/isolation.ts';
 import { expectSameTuples, PARTITIONS, runThreads, stackEnv, tuplesOf } from './import-helpers.ts';
 
-const PG_ADMIN = process.env.THREADLOG_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:15432/postgres';
+// the local stack's PostgreSQL (the one under FerretDB), on the same port variable as infra/stack.sh
+const PG_ADMIN = process.env.THREADLOG_TEST_PG_URL ?? `postgres://postgres@127.0.0.1:${process.env.THREADLOG_PG_PORT ?? '15432'}/postgres`;
 
 describe('threadlog import', () => {
   const stack = useIsolatedStack();
@@ -99,7 +100,15 @@ describe('threadlog import', () => {
       await importAndCompare('postgres', url, source, ['pg-a', 'pg-b']);
     } finally {
       await source.end();
-      await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`);
+      // every pool is ended by now; give their server sessions a moment to go rather than
+      // FORCE-terminating them under a client that is still closing (an unhandled pg error)
+      await waitFor(
+        () => admin.query(`DROP DATABASE ${dbName}`).then(
+          () => true,
+          () => false,
+        ),
+        { timeoutMs: 10_000, intervalMs: 100, what: `dropping ${dbName}` },
+      ).catch(() => admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`));
       await admin.end();
     }
   });

@@ -105,6 +105,9 @@ async function openPostgres(o: SourceOptions): Promise<Source> {
   const pg = await load<typeof PgPkg & { default: typeof PgPkg }>('pg', 'pg');
   const schema = o.postgresSchema ?? 'public';
   const pool = new pg.default.Pool({ connectionString: o.location, max: 4 });
+  // an idle pooled client whose server connection ends (restart, DROP DATABASE) emits an error
+  // on the pool; without a listener it would crash the process after the import is done
+  pool.on('error', () => undefined);
   const saver = new PostgresSaver(pool, undefined, { schema });
   const table = `"${schema.replace(/"/g, '""')}".checkpoints`;
   return {
