@@ -5,15 +5,11 @@ import type { Output } from '../../src/cli/context.ts';
 import type { CheckpointStore } from '../../src/store/types.ts';
 import type { IsolatedStack } from '../support/isolation.ts';
 import { checkpoint, GENERATION, PARTITIONS } from '../store/helpers.ts';
+import { stackEnvVars } from '../support/stack-env.ts';
 
 export function stackEnv(stack: IsolatedStack, extra: Record<string, string> = {}): ThreadlogEnv {
   return parseEnv({
-    THREADLOG_KAFKA_BROKERS: stack.endpoints.kafkaBrokers.join(','),
-    THREADLOG_MONGO_URL: stack.endpoints.mongoUrl,
-    THREADLOG_MONGO_DB: stack.dbName,
-    THREADLOG_REDIS_URL: stack.endpoints.redisUrl,
-    THREADLOG_REDIS_PREFIX: stack.redisPrefix,
-    THREADLOG_TOPIC_PREFIX: stack.topicPrefix,
+    ...stackEnvVars(stack),
     THREADLOG_GENERATION: GENERATION,
     THREADLOG_PARTITIONS: String(PARTITIONS),
     ...extra,

@@ -4,18 +4,14 @@ import type { BaseCheckpointSaver, CheckpointTuple } from '@langchain/langgraph-
 import { expect } from 'vitest';
 import { parseEnv, type ThreadlogEnv } from '../../src/cli/env.ts';
 import type { IsolatedStack } from '../support/isolation.ts';
+import { stackEnvVars } from '../support/stack-env.ts';
 
 export const PARTITIONS = 3;
 
 /** The CLI's environment pointed at the test file's topics, database and Redis prefix. */
 export function stackEnv(stack: IsolatedStack, extra: Record<string, string> = {}): ThreadlogEnv {
   return parseEnv({
-    THREADLOG_KAFKA_BROKERS: stack.endpoints.kafkaBrokers.join(','),
-    THREADLOG_MONGO_URL: stack.endpoints.mongoUrl,
-    THREADLOG_MONGO_DB: stack.dbName,
-    THREADLOG_REDIS_URL: stack.endpoints.redisUrl,
-    THREADLOG_REDIS_PREFIX: stack.redisPrefix,
-    THREADLOG_TOPIC_PREFIX: stack.topicPrefix,
+    ...stackEnvVars(stack),
     THREADLOG_PARTITIONS: String(PARTITIONS),
     ...extra,
   });

@@ -16,6 +16,7 @@ import type { Db } from 'mongodb';
 import { useIsolatedStack, waitFor } from '../support/isolation.ts';
 import { createWorkload } from '../../bench/workload.ts';
 import { committedOffsets, dumpGeneration, embeddedProjector, endOffsets, logWriter, makeTopics, waitCaughtUp } from './helpers.ts';
+import { stackEnvVars } from '../support/stack-env.ts';
 
 const stack = useIsolatedStack();
 const root = path.resolve(import.meta.dirname, '../..');
@@ -35,12 +36,7 @@ function startChild(): ChildProcess {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
       ...process.env,
-      THREADLOG_KAFKA_BROKERS: stack.endpoints.kafkaBrokers.join(','),
-      THREADLOG_MONGO_URL: stack.endpoints.mongoUrl,
-      THREADLOG_MONGO_DB: stack.dbName,
-      THREADLOG_REDIS_URL: stack.endpoints.redisUrl,
-      THREADLOG_REDIS_PREFIX: stack.redisPrefix,
-      THREADLOG_TOPIC_PREFIX: stack.topicPrefix,
+      ...stackEnvVars(stack),
       THREADLOG_PARTITIONS: String(PARTITIONS),
       THREADLOG_GENERATION: 'crash',
       THREADLOG_OPS_PORT: '0',

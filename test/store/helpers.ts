@@ -5,6 +5,7 @@ import { uuid6, type Checkpoint } from '@langchain/langgraph-checkpoint';
 import { afterAll } from 'vitest';
 import { createCheckpointStore, createProjector, type CheckpointStore, type CheckpointStoreInput, type Projector } from '../../src/index.ts';
 import { waitFor, type IsolatedStack } from '../support/isolation.ts';
+import { stackEnvVars } from '../support/stack-env.ts';
 
 export const PARTITIONS = 3;
 export const GENERATION = 'v1';
@@ -58,12 +59,7 @@ export async function spawnProjector(stack: IsolatedStack): Promise<ChildProject
     cwd: root,
     env: {
       ...process.env,
-      THREADLOG_KAFKA_BROKERS: stack.endpoints.kafkaBrokers.join(','),
-      THREADLOG_MONGO_URL: stack.endpoints.mongoUrl,
-      THREADLOG_MONGO_DB: stack.dbName,
-      THREADLOG_REDIS_URL: stack.endpoints.redisUrl,
-      THREADLOG_REDIS_PREFIX: stack.redisPrefix,
-      THREADLOG_TOPIC_PREFIX: stack.topicPrefix,
+      ...stackEnvVars(stack),
       THREADLOG_GENERATION: GENERATION,
       THREADLOG_PARTITIONS: String(PARTITIONS),
       THREADLOG_OPS_PORT: '0',
