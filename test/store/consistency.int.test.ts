@@ -62,8 +62,11 @@ describe('with the projector as a separate process', () => {
   it('with the projector stopped, own session reads answer from the write-through, other reads time out with stale-read; eventual answers', async () => {
     const thread = stack.unique('stopped');
     const first = checkpoint({ v: 1 }, 1);
-    await a.save({ threadId: thread, checkpoint: first });
+    const firstReceipt = await a.save({ threadId: thread, checkpoint: first });
+    // a's own session read answers from the write-through; b waits on the receipt, so the
+    // first checkpoint is known to be projected before the projector stops
     expect((await a.load({ threadId: thread }))?.checkpointId).toBe(first.id);
+    expect((await b.load({ threadId: thread }, { after: firstReceipt }))?.checkpointId).toBe(first.id);
 
     await projector.stop();
     const second = checkpoint({ v: 2 }, 2);
