@@ -208,6 +208,9 @@ start_postgres() {
   done
   "$pgbin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "select 1 from pg_database where datname='ferretdb'" | grep -q 1 \
     || "$pgbin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "create database ferretdb" >/dev/null
+  # an index that serves FerretDB's `_id` lookups (see the file for why)
+  "$pgbin/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d ferretdb -v ON_ERROR_STOP=1 \
+    -f "$ROOT/infra/postgres/ferretdb-id-index.sql" >/dev/null || die "could not install the _id index trigger in PostgreSQL"
 }
 
 runas_pg() { if [[ $(id -u) == 0 ]]; then su postgres -s /bin/sh -c "$(printf '%q ' "$@")" 9>&-; else "$@" 9>&-; fi; }

@@ -16,7 +16,9 @@ import type { SkipReason } from '../projection/evolve.ts';
 import { ids, idRange, type IdKind } from '../projection/ids.ts';
 import { chainIds, planChains, type ChainDoc, type ChainPlan } from '../projection/chain.ts';
 import type { LogPosition } from '../events/types.ts';
+import type { ApplyState } from './apply-state.ts';
 import { mongoCall } from './errors.ts';
+import { idLookup, type IdLookup } from './lookup.ts';
 
 /** Every projection document has a string `_id`. */
 export type IdDoc = Document & { _id: string };
@@ -88,6 +90,8 @@ interface PendingWrites {
   replaceOwners: number[];
   inserts: IdDoc[];
   insertOwners: number[];
+  /** per insert: the guard under which it replaces a stored document (none: insert-once) */
+  insertGuards: Array<Document | undefined>;
 }
 
 export interface BulkOutcome {
@@ -153,31 +157,48 @@ const isDuplicateOnly = (e: unknown): e is MongoBulkWriteError =>
 
 /**
  * Inserts in one `insert` command: FerretDB runs it as one transaction, where each upsert is
- * its own (measured: ~100x). When some already exist (a redelivery), all are re-run as
- * idempotent `$setOnInsert` upserts: FerretDB stops at the first error and misreports its
+ * its own (measured: ~100x). When some already exist (a redelivery, or a re-put of a
+ * checkpoint id), all are re-run as idempotent `$setOnInsert` upserts, each followed by its
+ * guarded replacement if it has a guard: FerretDB stops at the first error and misreports its
  * index, so the failed command says nothing reliable about the others. Returns the indexes
- * known inserted (after a fallback, docs the failed command inserted are not counted).
+ * known applied (after a fallback, docs the failed command inserted are not counted; any
+ * replacement counts every guarded doc, since bulk results only count replacements).
  */
-async function insertOnce(col: Collection<IdDoc>, docs: IdDoc[]): Promise<Set<number>> {
+async function insertOnce(col: Collection<IdDoc>, docs: IdDoc[], guards: ReadonlyArray<Document | undefined> = []): Promise<Set<number>> {
   try {
     await col.insertMany(docs, { ordered: false });
     return new Set(docs.keys());
   } catch (e) {
     if (!isDuplicateOnly(e)) throw e;
-    const ops = docs.map(({ _id, ...rest }): Op => ({ updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true } }));
-    return (await bulkWrite(col, ops)).upserted;
+    const ops: Op[] = [];
+    const owner: number[] = [];
+    docs.forEach(({ _id, ...rest }, i) => {
+      ops.push({ updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true } });
+      owner.push(i);
+      const guard = guards[i];
+      if (guard !== undefined) {
+        ops.push({ replaceOne: { filter: { _id, ...guard }, replacement: rest } });
+        owner.push(i);
+      }
+    });
+    const res = await bulkWrite(col, ops);
+    const applied = new Set([...res.upserted].map((i) => owner[i]!));
+    if (res.modified > 0) guards.forEach((g, i) => g !== undefined && applied.add(i));
+    return applied;
   }
 }
 
 /**
- * A newer-wins document is written as two independent halves — replace it where the stored
- * one is older (no upsert), insert it where absent — so they may run concurrently: absent →
- * inserted, older → replaced, newer or equal → untouched, in either order.
+ * Documents are inserted (one command); a guarded one (newer-wins) replaces a stored older
+ * one only when its insert met an existing `_id` — nearly always it is new, and a guarded
+ * replacement costs a lookup per document. Heads and the like (mostly existing) go as guarded
+ * replacements plus `$setOnInsert` upserts in one bulk: absent → inserted, older → replaced,
+ * newer or equal → untouched, in either order.
  */
 async function writeCollection(col: Collection<IdDoc>, p: PendingWrites): Promise<{ applied: Set<number>; inserted: number; modified: number }> {
   const [replaced, inserted] = await Promise.all([
     p.replaces.length > 0 ? bulkWrite(col, p.replaces) : undefined,
-    p.inserts.length > 0 ? insertOnce(col, p.inserts) : new Set<number>(),
+    p.inserts.length > 0 ? insertOnce(col, p.inserts, p.insertGuards) : new Set<number>(),
   ]);
   const applied = new Set([...inserted].map((i) => p.insertOwners[i]!));
   for (const i of replaced?.upserted ?? []) applied.add(p.replaceOwners[i]!);
@@ -198,20 +219,62 @@ export async function runBulks(cols: Collections, bulks: Map<CollectionKind, Op[
   return new Map(entries.map(([kind], i) => [kind, results[i]!]));
 }
 
-export async function applyBatch(cols: Collections, events: readonly PositionedEvent[], options: ApplyBatchOptions = {}): Promise<BatchResult> {
+/** How an applier reads what it must know before a batch (src/mongo/lookup.ts, apply-state.ts). */
+export interface ApplyContext {
+  /** default: one `$in` query */
+  lookup?: IdLookup;
+  /** tombstones and chain heads known from earlier batches; absent: read them every batch */
+  state?: ApplyState;
+}
+
+const inLookup = idLookup('in');
+
+export async function applyBatch(cols: Collections, events: readonly PositionedEvent[], options: ApplyBatchOptions = {}, ctx: ApplyContext = {}): Promise<BatchResult> {
+  const { lookup = inLookup, state } = ctx;
   const threads = [...new Set(events.map((e) => e.event.threadId))];
   const chainCol = cols.chains;
   const chained = chainCol === undefined ? [] : [...new Set(events.filter((e) => e.raw !== undefined).map((e) => e.event.threadId))];
+  try {
+    const result = await applyKnowing(cols, events, options, lookup, state, threads, chained);
+    return result;
+  } catch (e) {
+    // some of the batch may be written: what this applier believes of its threads may be wrong
+    state?.forget([...threads, ...chained]);
+    throw e;
+  }
+}
+
+async function applyKnowing(
+  cols: Collections,
+  events: readonly PositionedEvent[],
+  options: ApplyBatchOptions,
+  lookup: IdLookup,
+  state: ApplyState | undefined,
+  threads: string[],
+  chained: string[],
+): Promise<BatchResult> {
+  const chainCol = cols.chains;
+  const tombsToRead = threads.filter((t) => state?.tombstone(t) === undefined);
+  const chainsToRead = chained.filter((t) => state?.chain(t) === undefined);
   // chain heads are read beside the tombstones: no extra round trip
   const [stored, storedChains] = await Promise.all([
-    threads.length === 0 ? [] : mongoCall('reading tombstones', () =>
-      cols.tombstones.find({ _id: { $in: threads.map((t) => ids.tombstone(t)) } }).toArray()),
-    chained.length === 0 ? [] : mongoCall('reading hash chains', () =>
-      chainCol!.find({ _id: { $in: chained.map((t) => chainIds.chain(t)) } }).toArray()),
+    tombsToRead.length === 0 ? [] : mongoCall('reading tombstones', () => lookup(cols.tombstones, tombsToRead.map((t) => ids.tombstone(t)))),
+    chainsToRead.length === 0 ? [] : mongoCall('reading hash chains', () => lookup(chainCol!, chainsToRead.map((t) => chainIds.chain(t)))),
   ]);
-  const tombstones = new Map(stored.map((d) => [d.threadId as string, d.pos as Pos]));
+  const tombstones = new Map<string, Pos>();
+  for (const t of threads) {
+    const known = state?.tombstone(t);
+    if (known) tombstones.set(t, known);
+  }
+  for (const d of stored) tombstones.set(d.threadId as string, d.pos as Pos);
+  const chainHeads = new Map<string, ChainDoc>();
+  for (const t of chained) {
+    const known = state?.chain(t);
+    if (known) chainHeads.set(t, known);
+  }
+  for (const d of storedChains) chainHeads.set(d.threadId as string, d as unknown as ChainDoc);
   const plan = planBatch(events, tombstones);
-  const chains = planChains(events, new Map(storedChains.map((d) => [d.threadId as string, d as unknown as ChainDoc])));
+  const chains = planChains(events, chainHeads);
 
   let deleted = 0;
   if (plan.deletions.length > 0) {
@@ -221,20 +284,21 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
 
   const pending = new Map<CollectionKind, PendingWrites>();
   const add = (kind: CollectionKind, doc: IdDoc, guard: Document | undefined, event: number): void => {
-    const p = pending.get(kind) ?? { replaces: [], replaceOwners: [], inserts: [], insertOwners: [] };
+    const p = pending.get(kind) ?? { replaces: [], replaceOwners: [], inserts: [], insertOwners: [], insertGuards: [] };
     pending.set(kind, p);
     const { _id, ...rest } = doc;
-    if (guard) {
-      p.replaces.push({ replaceOne: { filter: { _id, ...guard }, replacement: rest } });
-      p.replaceOwners.push(event);
-    }
     if (mostlyExisting.has(kind)) {
       // an insert would fail on nearly every batch: upsert in the same bulk as the replace
+      if (guard) {
+        p.replaces.push({ replaceOne: { filter: { _id, ...guard }, replacement: rest } });
+        p.replaceOwners.push(event);
+      }
       p.replaces.push({ updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true } });
       p.replaceOwners.push(event);
     } else {
       p.inserts.push(doc);
       p.insertOwners.push(event);
+      p.insertGuards.push(guard);
     }
   };
   for (const { write, event } of plan.ops as BatchOp[]) {
@@ -278,6 +342,18 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
   });
   const skipped: BatchCounts['skipped'] = {};
   for (const r of results) if (!r.applied) skipped[r.reason] = (skipped[r.reason] ?? 0) + 1;
+  if (state) {
+    // what MongoDB holds now: the newest of the stored tombstone and the batch's deletes
+    for (const t of threads) state.setTombstone(t, tombstones.get(t) ?? null);
+    for (const i of plan.deleting) {
+      const e = events[i]!;
+      const cur = state.tombstone(e.event.threadId);
+      const pos = toPos(e.position);
+      if (!cur || comparePos(pos, cur) > 0) state.setTombstone(e.event.threadId, pos);
+    }
+    for (const t of chained) state.setChain(t, chainHeads.get(t) ?? null);
+    for (const { doc } of chains.chains) state.setChain(doc.threadId, doc);
+  }
   return {
     results,
     counts: { events: events.length, applied: results.filter((r) => r.applied).length, skipped, inserted, replaced, deleted },

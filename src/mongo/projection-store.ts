@@ -11,7 +11,9 @@ import { collectionKinds, type CollectionKind, type Pos, type PositionedEvent } 
 import { ids, idRange } from '../projection/ids.ts';
 import { metadataQuery } from '../projection/metadata.ts';
 import { applyBatch, deletionOps, runBulks, type ApplyBatchOptions, type BatchResult, type Collections, type IdDoc } from './apply.ts';
+import { createApplyState } from './apply-state.ts';
 import { mongoCall } from './errors.ts';
+import { idLookup, type IdLookup } from './lookup.ts';
 import { toChannelValue, toCheckpointRecord, toWriteRecord, type CheckpointRecord, type WriteRecord } from './records.ts';
 
 export interface ProjectionStoreOptions {
@@ -40,6 +42,11 @@ export interface ProjectionStore {
   readonly collections: Readonly<Collections>;
   setup(): Promise<void>;
   applyBatch(events: readonly PositionedEvent[], options?: ApplyBatchOptions): Promise<BatchResult>;
+  /**
+   * Forget what earlier batches taught the applier about its threads (apply-state.ts): call
+   * when the set of partitions it applies changes, e.g. on a consumer group rejoin.
+   */
+  forgetApplyState(): void;
   getCheckpoint(threadId: string, ns: string, checkpointId: string): Promise<CheckpointRecord | undefined>;
   getHead(threadId: string, ns: string): Promise<CheckpointRecord | undefined>;
   /** newest first; `ns` undefined lists every namespace of the thread */
@@ -77,6 +84,14 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
       return cursor.toArray();
     });
   const findOne = (kind: CollectionKind, _id: string, what: string) => mongoCall(what, () => cols[kind].findOne({ _id }));
+  // FerretDB runs `$in` as a scan of the whole collection: look ids up one by one there
+  let lookupMode: Promise<IdLookup> | undefined;
+  const lookup = (): Promise<IdLookup> => {
+    lookupMode ??= isFerretDb(db).then((ferret) => idLookup(ferret ? 'each' : 'in'));
+    lookupMode.catch(() => (lookupMode = undefined));
+    return lookupMode;
+  };
+  const applyState = createApplyState();
 
   return {
     generation,
@@ -106,7 +121,9 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
       );
     },
 
-    applyBatch: (events, opts) => applyBatch(cols, events, opts),
+    applyBatch: async (events, opts) => applyBatch(cols, events, opts, { lookup: await lookup(), state: applyState }),
+
+    forgetApplyState: () => applyState.forget(),
 
     async getCheckpoint(threadId, ns, checkpointId) {
       const d = await findOne('checkpoints', ids.checkpoint(threadId, ns, checkpointId), 'reading a checkpoint');
@@ -137,7 +154,8 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
     async getBlobs(threadId, ns, versions) {
       if (versions.length === 0) return [];
       const wanted = versions.map(([channel, version]) => ids.blob(threadId, ns, channel, version));
-      const docs = await find('blobs', { _id: { $in: wanted } }, undefined, undefined, 'reading channel values');
+      const byIds = await lookup();
+      const docs = await mongoCall('reading channel values', () => byIds(cols.blobs, wanted));
       const byId = new Map(docs.map((d) => [d._id, d]));
       return wanted.flatMap((id) => {
         const d = byId.get(id);

@@ -251,8 +251,10 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       consumer = kafka.consumer({ groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: o.heartbeatIntervalMs, maxWaitTimeInMs: o.maxWaitTimeMs, maxBytesPerPartition: o.maxBytesPerPartition });
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
         joined = true;
-        // every partition restarts at its committed offset: open chunk sequences start over
+        // every partition restarts at its committed offset: open chunk sequences start over,
+        // and what the applier knew of its threads may be another member's business now
         processor.dropAll();
+        store.forgetApplyState();
         const assigned = new Set(e.payload.memberAssignment[topic] ?? []);
         for (const p of [...lags.keys()]) {
           if (!assigned.has(p)) {

@@ -213,8 +213,11 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
       const req = await requirements.forThread(ref.threadId, ns, p, options);
       // one generation for the whole read, even if a switch happens meanwhile
       const { ownReads, waiter, reader } = side;
-      // own writes the projector has not applied yet: answered from the write-through record
-      let served = req.wait >= 0n && ownReads !== undefined && waiter.known(p) < req.wait ? await ownReads.load(ref.threadId, ns, ref.checkpointId, req, options) : undefined;
+      // Own writes: answered from the write-through record whether or not the projector has
+      // applied them yet. Once it has, the projection would give the same answer for them,
+      // but only after re-reading the checkpoint's pending writes from MongoDB (the cached
+      // entry is as of the checkpoint event, the writes came later): memory is cheaper.
+      let served = req.wait >= 0n && ownReads !== undefined ? await ownReads.load(ref.threadId, ns, ref.checkpointId, req, options) : undefined;
       if (served === undefined) {
         if (req.wait >= 0n) {
           try {

@@ -123,6 +123,33 @@ describe('MongoDB projection store', () => {
     expect(await store.getHead('keep', '')).toBeDefined();
   });
 
+  it('reads a thread\'s tombstone once, then knows it; forgetApplyState() makes it read again', async () => {
+    const store = await freshStore();
+    const client2 = new MongoClient(stack.endpoints.mongoUrl, { monitorCommands: true });
+    try {
+      const reads: string[] = [];
+      client2.on('commandStarted', (e) => {
+        if (e.commandName === 'find') reads.push(String((e.command as { find: string }).find));
+      });
+      const a = createProjectionStore({ db: client2.db(stack.dbName), generation: store.generation });
+      await a.applyBatch([checkpoint('t', 1, 1)]);
+      const afterFirst = reads.filter((c) => c.endsWith('_tombstones')).length;
+      expect(afterFirst).toBeGreaterThan(0);
+      await a.applyBatch([checkpoint('t', 2, 2)]);
+      expect(reads.filter((c) => c.endsWith('_tombstones')).length).toBe(afterFirst);
+      // another applier deletes the thread (as after a rebalance); a rejoin forgets, and an
+      // older redelivery is then hidden by the stored tombstone
+      await store.applyBatch([deleted('t', 5)]);
+      a.forgetApplyState();
+      const replay = await a.applyBatch([checkpoint('t', 2, 2)]);
+      expect(replay.results).toEqual([{ applied: false, reason: 'tombstoned' }]);
+      expect(reads.filter((c) => c.endsWith('_tombstones')).length).toBeGreaterThan(afterFirst);
+      expect(await a.getHead('t', '')).toBeUndefined();
+    } finally {
+      await client2.close();
+    }
+  });
+
   it('pending writes follow LangGraph: special channels overwrite, others insert once', async () => {
     const store = await freshStore();
     await store.applyBatch([writes('t', 1, 'a', [[0, 'm', 'first'], [1, '__error__', 'e1']], 1)]);
