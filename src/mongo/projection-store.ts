@@ -56,6 +56,12 @@ export interface ProjectionStore {
   getBlobs(threadId: string, ns: string, versions: ReadonlyArray<readonly [string, ChannelVersion]>): Promise<ChannelValue[]>;
   /** pending writes of a checkpoint, ordered by task id then idx */
   getWrites(threadId: string, ns: string, checkpointId: string): Promise<WriteRecord[]>;
+  /**
+   * Pending writes of several checkpoints of one (thread, ns), by checkpoint id, in one query:
+   * the `_id` range from the lowest to the highest of them (a listed page is contiguous).
+   * Checkpoints without writes map to an empty list.
+   */
+  getWritesOf(threadId: string, ns: string, checkpointIds: readonly string[]): Promise<Map<string, WriteRecord[]>>;
   /** highest applied offset per partition (decimal strings, like Kafka offsets) */
   getAppliedOffsets(topic: string): Promise<Map<number, string>>;
   /** remove the thread's documents (older than `before` when given); returns how many */
@@ -166,6 +172,18 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
     async getWrites(threadId, ns, checkpointId) {
       const docs = await find('writes', { _id: idRange('w', threadId, ns, checkpointId) }, undefined, undefined, 'reading pending writes');
       return docs.map(toWriteRecord).sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : a.idx - b.idx));
+    },
+
+    async getWritesOf(threadId, ns, checkpointIds) {
+      const out = new Map<string, WriteRecord[]>(checkpointIds.map((id) => [id, []]));
+      if (checkpointIds.length === 0) return out;
+      const ranges = checkpointIds.map((id) => idRange('w', threadId, ns, id));
+      const $gte = ranges.reduce((m, r) => (r.$gte < m ? r.$gte : m), ranges[0]!.$gte);
+      const $lt = ranges.reduce((m, r) => (r.$lt > m ? r.$lt : m), ranges[0]!.$lt);
+      const docs = await find('writes', { _id: { $gte, $lt } }, undefined, undefined, 'reading pending writes');
+      for (const d of docs) out.get(d.checkpointId as string)?.push(toWriteRecord(d));
+      for (const ws of out.values()) ws.sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : a.idx - b.idx));
+      return out;
     },
 
     async getAppliedOffsets(topic) {

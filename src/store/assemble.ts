@@ -10,7 +10,7 @@ import { resolveChannelValueWith } from '../events/deltas.ts';
 import type { EventCodec } from '../events/codec.ts';
 import type { ChannelValue, ChannelVersion, TypedValue } from '../events/types.ts';
 import type { ProjectionStore } from '../mongo/projection-store.ts';
-import type { CheckpointRecord } from '../mongo/records.ts';
+import type { CheckpointRecord, WriteRecord } from '../mongo/records.ts';
 import type { CacheEntry, EntryWrite } from './entry.ts';
 import type { L1Cache } from './l1-cache.ts';
 import type { StoredCheckpoint } from './types.ts';
@@ -19,8 +19,11 @@ import type { StoredCheckpoint } from './types.ts';
 export type EntrySource = Pick<CheckpointRecord, 'threadId' | 'checkpointNs' | 'checkpointId' | 'parentCheckpointId' | 'checkpoint' | 'metadata' | 'position'>;
 
 export interface Assembler {
-  /** the entry of a projected checkpoint; `asOf`: an offset the projection is known to reflect */
-  assemble(rec: CheckpointRecord, asOf: bigint): Promise<CacheEntry>;
+  /**
+   * The entry of a projected checkpoint; `asOf`: an offset the projection is known to reflect.
+   * `pending`: its pending writes when already read (with others of a listed page).
+   */
+  assemble(rec: CheckpointRecord, asOf: bigint, pending?: readonly WriteRecord[]): Promise<CacheEntry>;
   /**
    * An entry from what this instance wrote (not projected yet, perhaps): the channel values
    * the projection would assemble, but a versioned channel without a stored value is only
@@ -61,8 +64,8 @@ export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec:
     return codec.serialize(await resolveChannelValueWith(head, lookup, serializer));
   }
 
-  async function writes(rec: { threadId: string; checkpointNs: string; checkpointId: string }): Promise<EntryWrite[]> {
-    const ws = await projection.getWrites(rec.threadId, rec.checkpointNs, rec.checkpointId);
+  async function writes(rec: { threadId: string; checkpointNs: string; checkpointId: string }, read?: readonly WriteRecord[]): Promise<EntryWrite[]> {
+    const ws = read ? [...read] : await projection.getWrites(rec.threadId, rec.checkpointNs, rec.checkpointId);
     // LangGraph's order: task path, task id, then idx
     ws.sort((a, b) => cmp(a.taskPath, b.taskPath) || cmp(a.taskId, b.taskId) || a.idx - b.idx);
     return ws.map((w) => ({ taskId: w.taskId, channel: w.channel, value: w.value }));
@@ -95,9 +98,9 @@ export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec:
   }
 
   return {
-    async assemble(rec, asOf) {
+    async assemble(rec, asOf, read) {
       const versions = Object.entries(rec.checkpoint.channel_versions);
-      const [found, pending] = await Promise.all([blobs(rec.threadId, rec.checkpointNs, versions), writes(rec)]);
+      const [found, pending] = await Promise.all([blobs(rec.threadId, rec.checkpointNs, versions), writes(rec, read)]);
       return entry(rec, await values(rec, found), pending, asOf);
     },
 

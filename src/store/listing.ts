@@ -53,14 +53,20 @@ export function createListing(d: ListingDeps) {
     let yielded = 0;
     while (yielded < limit) {
       const page = await fetch(before);
+      const shown: CheckpointRecord[] = [];
       for (const rec of page) {
         before = rec.checkpointId;
         if (ns !== undefined && rec.checkpointNs !== ns) continue;
         if (!d.reader.alive(rec.threadId, rec.position) || !matchesFilter(rec.metadata, filter)) continue;
-        yield await d.reader.fromRecord(rec, waitFor(rec.position.partition));
-        if (++yielded >= limit) return;
+        shown.push(rec);
+        if (yielded + shown.length >= limit) break;
       }
-      if (page.length < d.pageSize) return;
+      // the page's pending writes in one query per thread, not one per checkpoint
+      for (const stored of await d.reader.fromRecords(shown, waitFor)) {
+        yield stored;
+        yielded++;
+      }
+      if (yielded >= limit || page.length < d.pageSize) return;
     }
   }
 
@@ -81,11 +87,10 @@ export function createListing(d: ListingDeps) {
       const docs = await mongoCall('streaming a thread', () =>
         d.projection.collections.checkpoints.find({ _id: { $gt: gt, $lt: range.$lt } }).sort({ _id: 1 }).limit(pageSize).toArray(),
       );
-      for (const doc of docs) {
-        const rec = toCheckpointRecord(doc);
-        after = ids.checkpoint(threadId, ns, rec.checkpointId);
-        if (d.reader.alive(threadId, rec.position)) yield await d.reader.fromRecord(rec, req.wait);
-      }
+      const recs = docs.map(toCheckpointRecord);
+      const last = recs[recs.length - 1];
+      if (last) after = ids.checkpoint(threadId, ns, last.checkpointId);
+      yield* await d.reader.fromRecords(recs.filter((rec) => d.reader.alive(threadId, rec.position)), () => req.wait);
       if (docs.length < pageSize) return;
     }
   }

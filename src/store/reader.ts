@@ -6,7 +6,7 @@
  */
 import type { LogPosition } from '../events/types.ts';
 import type { ProjectionStore } from '../mongo/projection-store.ts';
-import type { CheckpointRecord } from '../mongo/records.ts';
+import type { CheckpointRecord, WriteRecord } from '../mongo/records.ts';
 import type { RedisCache } from '../redis/cache.ts';
 import type { Assembler } from './assemble.ts';
 import { decodeEntry, encodeEntry, type CacheEntry } from './entry.ts';
@@ -39,8 +39,11 @@ export interface Reader {
    * Undefined when there is none or this instance knows it deleted.
    */
   projectedHead(threadId: string, ns: string): Promise<ProjectedHead | undefined>;
-  /** a listed record's entry: L1, else assembled (and cached) */
-  fromRecord(rec: CheckpointRecord, wait: bigint): Promise<StoredCheckpoint>;
+  /**
+   * A listed page's entries, in order: those not in L1 are assembled with their pending writes
+   * read in one query per (thread, namespace) rather than one per checkpoint.
+   */
+  fromRecords(recs: readonly CheckpointRecord[], waitFor: (partition: number) => bigint): Promise<StoredCheckpoint[]>;
   /** warm L1 and L2 for one record; returns its entry */
   warm(rec: CheckpointRecord, wait: bigint, asHead: boolean): Promise<CacheEntry>;
   /** false when this instance knows the thread was deleted at or after `position` */
@@ -202,16 +205,37 @@ export function createReader(d: ReaderDeps): Reader {
     byId,
     latest,
     projectedHead,
-    async fromRecord(rec, wait) {
-      const inL1 = await usable(d.l1.getCheckpoint(rec.threadId, rec.checkpointNs, rec.checkpointId), rec.checkpointId, wait);
-      if (inL1) {
-        hit('l1');
-        return d.assembler.toStored(inL1.entry);
-      }
-      miss('l1');
-      const entry = await d.assembler.assemble(rec, asOfNow(rec.position.partition, wait));
-      keep(entry, true);
-      return d.assembler.toStored(entry);
+    async fromRecords(recs, waitFor) {
+      const cached = await Promise.all(recs.map((r) => usable(d.l1.getCheckpoint(r.threadId, r.checkpointNs, r.checkpointId), r.checkpointId, waitFor(r.position.partition))));
+      // lower bounds of what MongoDB reflects, taken before its writes are read
+      const asOf = recs.map((r) => asOfNow(r.position.partition, waitFor(r.position.partition)));
+      const groups = new Map<string, CheckpointRecord[]>();
+      recs.forEach((r, i) => {
+        if (cached[i]) return;
+        const k = JSON.stringify([r.threadId, r.checkpointNs]);
+        groups.set(k, [...(groups.get(k) ?? []), r]);
+      });
+      const writes = new Map<CheckpointRecord, readonly WriteRecord[]>();
+      await Promise.all(
+        [...groups.values()].map(async (group) => {
+          const { threadId, checkpointNs } = group[0]!;
+          const byId = await d.projection.getWritesOf(threadId, checkpointNs, group.map((r) => r.checkpointId));
+          for (const r of group) writes.set(r, byId.get(r.checkpointId) ?? []);
+        }),
+      );
+      return Promise.all(
+        recs.map(async (rec, i) => {
+          const inL1 = cached[i];
+          if (inL1) {
+            hit('l1');
+            return d.assembler.toStored(inL1.entry);
+          }
+          miss('l1');
+          const entry = await d.assembler.assemble(rec, asOf[i]!, writes.get(rec));
+          keep(entry, true);
+          return d.assembler.toStored(entry);
+        }),
+      );
     },
     warm,
     alive,

@@ -164,6 +164,24 @@ describe('MongoDB projection store', () => {
     expect(await store.getWrites('t', '', cpId(2))).toEqual([]);
   });
 
+  it('reads the pending writes of several checkpoints in one query, by checkpoint, nothing of other threads or namespaces', async () => {
+    const store = await freshStore();
+    await store.applyBatch([
+      writes('t', 1, 'a', [[0, 'm', 'one']], 1),
+      writes('t', 3, 'b', [[0, 'm', 'three'], [1, 'n', 'three-n']], 2),
+      writes('t', 4, 'a', [[0, 'm', 'four']], 3),
+      writes('t', 3, 'a', [[0, 'm', 'other ns']], 4, 'sub'),
+      writes('t:', 3, 'a', [[0, 'm', 'other thread']], 5),
+    ]);
+    const text = (v: Uint8Array) => new TextDecoder().decode(v);
+    const got = await store.getWritesOf('t', '', [cpId(3), cpId(1), cpId(2)]);
+    expect([...got.keys()]).toEqual([cpId(3), cpId(1), cpId(2)]);
+    expect(got.get(cpId(3))!.map((w) => text(w.value.value))).toEqual(['three', 'three-n']);
+    expect(got.get(cpId(1))!.map((w) => text(w.value.value))).toEqual(['one']);
+    expect(got.get(cpId(2))).toEqual([]);
+    expect(await store.getWritesOf('t', '', [])).toEqual(new Map());
+  });
+
   it('lists a thread newest first with before/limit, per namespace or across them, and across threads by metadata', async () => {
     const store = await freshStore();
     const events = [5, 1, 3, 2, 4].map((n, i) => checkpoint('t', n, i, { metadata: { step: n, 'user.tag': n % 2 ? 'odd' : 'even' } }));

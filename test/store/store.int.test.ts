@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, beforeAll } from 'vitest';
 import { Redis } from 'ioredis';
-import { isThreadlogError, type CheckpointStore } from '../../src/index.ts';
+import { MongoClient } from 'mongodb';
+import { isThreadlogError, type CheckpointStore, type Receipt } from '../../src/index.ts';
 import { useIsolatedStack, waitFor } from '../support/isolation.ts';
 import { checkpoint, openStore, startProjector } from './helpers.ts';
 
@@ -127,6 +128,34 @@ describe('timeline', () => {
     const hits = b.stats().hits.l1;
     await b.load({ threadId: thread, checkpointId: ids[20]! }, { consistency: 'eventual' });
     expect(b.stats().hits.l1).toBe(hits + 1);
+  });
+
+  it('a cold list reads pending writes once per page, and shows each checkpoint\'s own', async () => {
+    const thread = stack.unique('page-writes');
+    const ids: string[] = [];
+    let last: Receipt | undefined;
+    for (let i = 0; i < 12; i++) {
+      const cp = checkpoint({ i }, i + 1);
+      ids.push(cp.id);
+      last = await a.save({ threadId: thread, checkpoint: cp, metadata: meta(i) });
+      if (i % 3 === 0) last = await a.putWrites({ threadId: thread, checkpointId: cp.id, taskId: `task-${i}`, writes: [['i', i]] });
+    }
+    const client = new MongoClient(stack.endpoints.mongoUrl, { monitorCommands: true });
+    const finds: string[] = [];
+    client.on('commandStarted', (e) => e.commandName === 'find' && finds.push(String((e.command as { find: string }).find)));
+    try {
+      const cold = await openStore(stack, { mongo: client, pageSize: 5, writeThrough: false });
+      const listed = await collect(cold.list({ threadId: thread, consistency: 'eventual', after: last }));
+      expect(listed.map((s) => s.checkpointId)).toEqual([...ids].reverse());
+      for (const s of listed) {
+        const i = ids.indexOf(s.checkpointId);
+        expect(s.pendingWrites).toEqual(i % 3 === 0 ? [{ taskId: `task-${i}`, channel: 'i', value: i }] : []);
+      }
+      // 12 checkpoints in pages of 5: three pages, one pending-writes query each
+      expect(finds.filter((c) => c.endsWith('_writes')).length).toBe(3);
+    } finally {
+      await client.close();
+    }
   });
 
   it('append-delta channels read back in full', async () => {
