@@ -7,13 +7,16 @@
  *
  * Correctness over cleverness: "only grew" is decided on the serialized bytes of every
  * prior element, because LangGraph state objects can be mutated in place and a reference
- * comparison would then write a delta that reads back as a different list.
+ * comparison would then write a delta that reads back as a different list. With a JSON
+ * serializer (LangGraph's default) the list is serialized once and compared with the bytes
+ * of the version before as a prefix (json-list.ts); other serializers go element by element.
  */
 import type { SerializerProtocol } from '@langchain/langgraph-checkpoint';
 import { JsonPlusSerializer } from '@langchain/langgraph-checkpoint';
 import { ThreadlogError } from '../errors.ts';
 import type { ChannelValue, ChannelVersion, TypedValue } from './types.ts';
 import { serializeValue } from './validate.ts';
+import { appendedElements, concatJsonArray, countJsonElements, isJsonArray } from './json-list.ts';
 
 export interface DeltaEncoderOptions {
   serializer: SerializerProtocol;
@@ -53,7 +56,10 @@ interface Tracked {
   threadId: string;
   version: ChannelVersion;
   depth: number;
-  items: TypedValue[];
+  /** each element's serialization (serializers that are not JSON) */
+  items?: TypedValue[];
+  /** the whole list as one JSON array, and its length (JSON serializers) */
+  json?: { bytes: Uint8Array; count: number };
   bytes: number;
 }
 
@@ -119,34 +125,46 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
       drop(key);
       return snapshot();
     }
-    const items = await Promise.all(value.map((v, i) => serializeValue(o.serializer, v, `channel "${channel}"[${i}]`)));
-    const canAppend =
-      prev !== undefined &&
-      prev.version !== version &&
-      (previousVersion === undefined || previousVersion === prev.version) &&
-      prev.depth + 1 < o.snapshotEvery &&
-      items.length >= prev.items.length &&
-      prev.items.every((p, i) => sameBytes(p, items[i]!));
-    const result: ChannelValue = canAppend
-      ? {
-          kind: 'append',
-          channel,
-          version,
-          base: prev.version,
-          depth: prev.depth + 1,
-          baseLength: prev.items.length,
-          items: items.slice(prev.items.length),
-        }
-      : await snapshot();
+    const chainable = (p: Tracked | undefined): p is Tracked =>
+      p !== undefined && p.version !== version && (previousVersion === undefined || previousVersion === p.version) && p.depth + 1 < o.snapshotEvery;
+    const append = (p: Tracked, baseLength: number, items: TypedValue[]): ChannelValue => ({
+      kind: 'append',
+      channel,
+      version,
+      base: p.version,
+      depth: p.depth + 1,
+      baseLength,
+      items,
+    });
     // two concurrent saves of one channel: neither knows which the log will order last,
     // so remember nothing and let the next save write a snapshot
-    if (tracked.get(key) !== prev) {
-      drop(key);
-    } else {
-      let bytes = PER_ENTRY_OVERHEAD + key.length * 2;
-      for (const it of items) bytes += it.value.byteLength + PER_ITEM_OVERHEAD;
-      remember(key, { threadId, version, depth: canAppend ? prev.depth + 1 : 0, items, bytes });
+    const keep = (t: Omit<Tracked, 'bytes' | 'threadId'>, dataBytes: number): void => {
+      if (tracked.get(key) !== prev) drop(key);
+      else remember(key, { ...t, threadId, bytes: PER_ENTRY_OVERHEAD + key.length * 2 + dataBytes });
+    };
+
+    const whole = await serializeValue(o.serializer, value, `channel "${channel}"`);
+    if (whole.type === 'json' && isJsonArray(whole.value)) {
+      const base = chainable(prev) && prev.json !== undefined && value.length >= prev.json.count ? prev.json : undefined;
+      const added = base && appendedElements(base.bytes, base.count, whole.value);
+      const canAppend = added !== undefined && added.length === value.length - base!.count;
+      const result: ChannelValue = canAppend
+        ? append(prev!, base!.count, added.map((v) => ({ type: 'json', value: v })))
+        : { kind: 'snapshot', channel, version, value: whole };
+      keep({ version, depth: canAppend ? prev!.depth + 1 : 0, json: { bytes: whole.value, count: value.length } }, whole.value.byteLength);
+      return result;
     }
+
+    const items = await Promise.all(value.map((v, i) => serializeValue(o.serializer, v, `channel "${channel}"[${i}]`)));
+    const canAppend =
+      chainable(prev) &&
+      prev.items !== undefined &&
+      items.length >= prev.items.length &&
+      prev.items.every((p, i) => sameBytes(p, items[i]!));
+    const result: ChannelValue = canAppend ? append(prev!, prev!.items!.length, items.slice(prev!.items!.length)) : await snapshot();
+    let bytes = 0;
+    for (const it of items) bytes += it.value.byteLength + PER_ITEM_OVERHEAD;
+    keep({ version, depth: canAppend ? prev!.depth + 1 : 0, items }, bytes);
     return result;
   }
 
@@ -233,6 +251,42 @@ export async function collectDeltaChain(
     cur = base;
   }
   return chain.reverse();
+}
+
+/**
+ * The value of a chain as serialized bytes without deserializing it, when every part is a
+ * JSON array or JSON element (json-list.ts); undefined otherwise (use resolveChannelValue).
+ * Checks the same links and lengths resolveChannelValue checks.
+ */
+// element counts of snapshot bytes already counted: a cached snapshot is read at every step
+const snapshotCounts = new WeakMap<Uint8Array, number | undefined>();
+function snapshotCount(bytes: Uint8Array): number | undefined {
+  if (!snapshotCounts.has(bytes)) snapshotCounts.set(bytes, countJsonElements(bytes));
+  return snapshotCounts.get(bytes);
+}
+
+export function resolveChannelBytes(chain: readonly ChannelValue[]): TypedValue | undefined {
+  const first = chain[0];
+  if (first === undefined || first.kind !== 'snapshot' || first.value.type !== 'json') return undefined;
+  if (chain.length === 1) return first.value;
+  if (chain.some((cv) => cv.kind === 'append' && cv.items.some((it) => it.type !== 'json'))) return undefined;
+  const baseCount = snapshotCount(first.value.value);
+  if (baseCount === undefined) return undefined;
+  let count = baseCount;
+  const items: Uint8Array[] = [];
+  for (let i = 1; i < chain.length; i++) {
+    const cv = chain[i]!;
+    const prev = chain[i - 1]!;
+    if (cv.kind !== 'append' || cv.base !== prev.version || cv.channel !== first.channel) {
+      throw broken(`delta chain of "${first.channel}" is not linked at version ${cv.version}`, { version: cv.version });
+    }
+    if (cv.baseLength !== undefined && cv.baseLength !== count) {
+      throw broken(`channel "${cv.channel}" version ${cv.version} extends ${cv.baseLength} elements, its base has ${count}`);
+    }
+    for (const it of cv.items) items.push(it.value);
+    count += cv.items.length;
+  }
+  return { type: 'json', value: concatJsonArray(first.value.value, baseCount, items) };
 }
 
 export async function resolveChannelValueWith(

@@ -23,6 +23,7 @@ export {
   createDeltaEncoder,
   defaultDeltaEncoderOptions,
   resolveChannelValue,
+  resolveChannelBytes,
   resolveChannelValueWith,
   type ChannelValueLookup,
   type DeltaChainOptions,

@@ -6,7 +6,7 @@
  */
 import type { Checkpoint } from '@langchain/langgraph-checkpoint';
 import { isThreadlogError } from '../errors.ts';
-import { resolveChannelValueWith } from '../events/deltas.ts';
+import { collectDeltaChain, resolveChannelBytes, resolveChannelValue } from '../events/deltas.ts';
 import type { EventCodec } from '../events/codec.ts';
 import type { ChannelValue, ChannelVersion, TypedValue } from '../events/types.ts';
 import type { ProjectionStore } from '../mongo/projection-store.ts';
@@ -60,8 +60,10 @@ export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec:
     if (head.kind === 'snapshot') return head.value;
     const lookup = async (version: ChannelVersion): Promise<ChannelValue | undefined> =>
       (await blobs(thread, ns, [[head.channel, version]])).get(head.channel);
-    // the resolved list is re-serialized whole: an entry must stand on its own
-    return codec.serialize(await resolveChannelValueWith(head, lookup, serializer));
+    const chain = await collectDeltaChain(head, lookup);
+    // an entry must stand on its own: the whole list, as bytes when they can be joined as
+    // they are (JSON), else deserialized and serialized again
+    return resolveChannelBytes(chain) ?? codec.serialize(await resolveChannelValue(chain, serializer));
   }
 
   async function writes(rec: { threadId: string; checkpointNs: string; checkpointId: string }, read?: readonly WriteRecord[]): Promise<EntryWrite[]> {

@@ -4,6 +4,7 @@ import { isThreadlogError } from '../../src/errors.ts';
 import {
   collectDeltaChain,
   createDeltaEncoder,
+  resolveChannelBytes,
   resolveChannelValue,
   resolveChannelValueWith,
   type ChannelValue,
@@ -63,6 +64,34 @@ describe('append deltas', () => {
       if (v % 7 === 0) expected.push(message(1000 + v));
       const got = await resolveChannelValueWith(s.byVersion.get(v)!, s.lookup, serializer);
       expect(got).toEqual(expected);
+    }
+  });
+
+  it('a JSON chain joined as bytes reads the same as one deserialized; other serializers go element by element', async () => {
+    // a serializer that is not JSON: its lists are compared element by element
+    const tagged = {
+      dumpsTyped: async (v: unknown): Promise<[string, Uint8Array]> => ['tagged', new TextEncoder().encode(`T${JSON.stringify(v)}`)],
+      loadsTyped: async (_t: string, b: Uint8Array | string): Promise<unknown> => JSON.parse((typeof b === 'string' ? b : new TextDecoder().decode(b)).slice(1)),
+    };
+    for (const ser of [serializer, tagged]) {
+      const enc = createDeltaEncoder({ serializer: ser, snapshotEvery: 8 });
+      const s = store();
+      const list: unknown[] = [];
+      for (let v = 1; v <= 20; v++) {
+        list.push({ id: v, text: `m${v}, [x] "y"` });
+        const cv = await enc.encode('t', '', 'messages', v, [...list], v === 1 ? null : v - 1);
+        expect(cv.kind).toBe(v % 8 === 1 ? 'snapshot' : 'append');
+        s.put(cv);
+        const chain = await collectDeltaChain(cv, s.lookup);
+        const bytes = resolveChannelBytes(chain);
+        if (ser === serializer) {
+          expect(bytes?.type).toBe('json');
+          expect(await ser.loadsTyped('json', bytes!.value)).toEqual(list);
+        } else {
+          expect(bytes).toBeUndefined();
+        }
+        expect(await resolveChannelValue(chain, ser)).toEqual(list);
+      }
     }
   });
 
