@@ -22,6 +22,15 @@ export interface ApplyState {
   chain(threadId: string): ChainDoc | null | undefined;
   setTombstone(threadId: string, pos: Pos | null): void;
   setChain(threadId: string, doc: ChainDoc | null): void;
+  /**
+   * Documents of a thread (or of no thread: `''`, e.g. applied offsets) known to exist because
+   * this applier wrote them: a newer version then replaces them under its guard, without the
+   * insert-if-absent upsert beside it (one lookup less per head on FerretDB).
+   */
+  exists(threadId: string, id: string): boolean;
+  setExists(threadId: string, id: string): void;
+  /** the thread's documents were deleted: none is known to exist */
+  forgetExists(threadId: string): void;
   forget(threadIds?: Iterable<string>): void;
   readonly size: number;
 }
@@ -31,6 +40,7 @@ export const defaultApplyStateMaxThreads = 100_000;
 export function createApplyState(maxThreads = defaultApplyStateMaxThreads): ApplyState {
   const tombs = new Map<string, Pos | null>();
   const chains = new Map<string, ChainDoc | null>();
+  const docs = new Map<string, Set<string>>();
   // insertion order approximates recency well enough: an evicted thread is only read again
   const bound = <V>(m: Map<string, V>, k: string, v: V): void => {
     m.delete(k);
@@ -42,15 +52,24 @@ export function createApplyState(maxThreads = defaultApplyStateMaxThreads): Appl
     chain: (t) => chains.get(t),
     setTombstone: (t, pos) => bound(tombs, t, pos),
     setChain: (t, doc) => bound(chains, t, doc),
+    exists: (t, id) => docs.get(t)?.has(id) ?? false,
+    setExists(t, id) {
+      const set = docs.get(t) ?? new Set<string>();
+      set.add(id);
+      bound(docs, t, set);
+    },
+    forgetExists: (t) => void docs.delete(t),
     forget(threadIds) {
       if (threadIds === undefined) {
         tombs.clear();
         chains.clear();
+        docs.clear();
         return;
       }
       for (const t of threadIds) {
         tombs.delete(t);
         chains.delete(t);
+        docs.delete(t);
       }
     },
     get size() {

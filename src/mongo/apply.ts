@@ -49,6 +49,8 @@ export interface ApplyBatchOptions {
   topic?: string;
   /** positions applied through (default: the highest of the batch per partition), e.g. to cover poison events */
   through?: readonly LogPosition[];
+  /** never combined with other partitions' batches (src/projector/coalesce.ts): a lone retry */
+  alone?: boolean;
 }
 
 /** Stored position older than `pos`. */
@@ -129,23 +131,29 @@ async function withOpBudget<T>(n: number, fn: () => Promise<T>): Promise<T> {
  */
 async function bulkWrite(col: Collection<IdDoc>, ops: Op[]): Promise<BulkOutcome> {
   const out: BulkOutcome = { upserted: new Set(), modified: 0, deleted: 0 };
-  for (let start = 0; start < ops.length; start += MAX_OPS_PER_COMMAND) {
-    const chunk = ops.slice(start, start + MAX_OPS_PER_COMMAND);
-    const add = (r: BulkWriteResult): void => {
-      for (const i of Object.keys(r.upsertedIds)) out.upserted.add(start + Number(i));
-      out.modified += r.modifiedCount;
-      out.deleted += r.deletedCount;
-    };
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        add(await withOpBudget(chunk.length, () => col.bulkWrite(chunk, { ordered: false })));
-        break;
-      } catch (e) {
-        if (!isDuplicateOnly(e) || attempt >= 5) throw e;
-        add(e.result);
+  const add = (start: number, r: BulkWriteResult): void => {
+    for (const i of Object.keys(r.upsertedIds)) out.upserted.add(start + Number(i));
+    out.modified += r.modifiedCount;
+    out.deleted += r.deletedCount;
+  };
+  // the commands of one bulk run side by side (each op is idempotent and guarded, so their
+  // order does not matter); the op budget bounds what is in flight
+  const starts: number[] = [];
+  for (let start = 0; start < ops.length; start += MAX_OPS_PER_COMMAND) starts.push(start);
+  await Promise.all(
+    starts.map(async (start) => {
+      const chunk = ops.slice(start, start + MAX_OPS_PER_COMMAND);
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          add(start, await withOpBudget(chunk.length, () => col.bulkWrite(chunk, { ordered: false })));
+          return;
+        } catch (e) {
+          if (!isDuplicateOnly(e) || attempt >= 5) throw e;
+          add(start, e.result);
+        }
       }
-    }
-  }
+    }),
+  );
   return out;
 }
 
@@ -283,6 +291,11 @@ async function applyKnowing(
   }
 
   const pending = new Map<CollectionKind, PendingWrites>();
+  // documents this applier knows exist (apply-state.ts), unless the batch deletes their thread
+  const deletedNow = new Set(plan.deletions.map((d) => d.threadId));
+  const ownerThread = (doc: IdDoc): string => (typeof doc.threadId === 'string' ? doc.threadId : '');
+  const known = (doc: IdDoc): boolean => state !== undefined && !deletedNow.has(ownerThread(doc)) && state.exists(ownerThread(doc), doc._id);
+  const written: IdDoc[] = [];
   const add = (kind: CollectionKind, doc: IdDoc, guard: Document | undefined, event: number): void => {
     const p = pending.get(kind) ?? { replaces: [], replaceOwners: [], inserts: [], insertOwners: [], insertGuards: [] };
     pending.set(kind, p);
@@ -293,8 +306,11 @@ async function applyKnowing(
         p.replaces.push({ replaceOne: { filter: { _id, ...guard }, replacement: rest } });
         p.replaceOwners.push(event);
       }
-      p.replaces.push({ updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true } });
-      p.replaceOwners.push(event);
+      if (!guard || !known(doc)) {
+        p.replaces.push({ updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true } });
+        p.replaceOwners.push(event);
+      }
+      written.push(doc);
     } else {
       p.inserts.push(doc);
       p.insertOwners.push(event);
@@ -318,19 +334,19 @@ async function applyKnowing(
   // to here is readable" when Redis watermarks are unavailable (src/store/watermarks.ts).
   // Links go with the documents, chain heads with the offsets: a head never names a link
   // that is not stored, and a crash between the two re-chains the same links (idempotent).
-  const [written] = await Promise.all([
+  const [outcomes] = await Promise.all([
     writeAll(cols, pending, 'applying a batch'),
     chainCol && chains.links.length > 0 ? mongoCall('writing chain links', () => insertOnce(chainCol, chains.links)) : undefined,
   ]);
   await Promise.all([
-    offsets.size > 0 ? writeAll(cols, offsets, 'recording applied offsets').then((w) => void written.push(...w)) : undefined,
+    offsets.size > 0 ? writeAll(cols, offsets, 'recording applied offsets').then((w) => void outcomes.push(...w)) : undefined,
     chainCol && chains.chains.length > 0 ? mongoCall('advancing hash chains', () => bulkWrite(chainCol, chainHeadOps(chains))) : undefined,
   ]);
 
   const applied = new Set<number>(plan.deleting);
   let inserted = 0;
   let replaced = 0;
-  for (const w of written) {
+  for (const w of outcomes) {
     inserted += w.inserted;
     replaced += w.modified;
     w.applied.forEach((e) => applied.add(e));
@@ -352,6 +368,8 @@ async function applyKnowing(
       if (!cur || comparePos(pos, cur) > 0) state.setTombstone(e.event.threadId, pos);
     }
     for (const t of chained) state.setChain(t, chainHeads.get(t) ?? null);
+    for (const t of deletedNow) state.forgetExists(t);
+    for (const doc of written) state.setExists(ownerThread(doc), doc._id);
     for (const { doc } of chains.chains) state.setChain(doc.threadId, doc);
   }
   return {

@@ -191,14 +191,14 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
       if (!isThreadlogError(e, 'mongo-rejected') || events.length === 0) throw e;
       const refused: Poison[] = [];
       for (const ev of events) {
-        await once([ev], {}).catch((err: unknown) => {
+        await once([ev], { alone: true }).catch((err: unknown) => {
           if (!isThreadlogError(err, 'mongo-rejected')) throw err;
           refused.push({ record: records.get(ev.position.offset)!, reason: err.code, message: err.message });
         });
       }
       if (refused.length === events.length && events.length > 1) throw e;
       await deadLetter(partition, refused, hooks);
-      await once([], options);
+      await once([], { ...options, alone: true });
       return undefined;
     }
   }

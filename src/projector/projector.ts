@@ -21,6 +21,7 @@ import { createProjectionStore, type ProjectionStore } from '../mongo/projection
 import { createRedisCache } from '../redis/cache.ts';
 import type { DeadLetterRecord } from './dead-letter.ts';
 import { createProjectorMetrics, type RetryCause } from './metrics.ts';
+import { createCoalescingApplier, defaultCoalescingOptions } from './coalesce.ts';
 import { createPartitionProcessor, defaultMaxEventsPerApply, defaultMaxThreadsPerApply } from './partition-processor.ts';
 import { defaultBackoffOptions, type BackoffOptions, type RetryHooks } from './retry.ts';
 
@@ -64,6 +65,8 @@ export interface ProjectorOptions {
   /** distinct threads per MongoDB apply (partition-processor.ts says why it is bounded) */
   maxThreadsPerApply: number;
   maxEventsPerApply: number;
+  /** batches of several partitions applied together hold at most this many events (coalesce.ts) */
+  maxEventsPerCombinedApply: number;
   assembler?: Partial<ChunkAssemblerOptions>;
   codec?: EventCodec;
   /** prom-client registry for our metrics; a private one by default */
@@ -76,8 +79,9 @@ export const defaultProjectorOptions = {
   redisPrefix: 'threadlog:',
   ensureTopics: true as boolean,
   partitions: 12,
-  // Several partitions in flight hide MongoDB round trips; more mostly queues on FerretDB.
-  partitionsConsumedConcurrently: 4,
+  // Every partition's batch in flight at once: while one apply runs, the others queue up and
+  // go to MongoDB together (coalesce.ts), so more partitions in flight means fewer commands.
+  partitionsConsumedConcurrently: 12,
   maxBytesPerPartition: 4 * 1024 * 1024,
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
@@ -88,6 +92,7 @@ export const defaultProjectorOptions = {
   backoff: defaultBackoffOptions,
   maxThreadsPerApply: defaultMaxThreadsPerApply,
   maxEventsPerApply: defaultMaxEventsPerApply,
+  maxEventsPerCombinedApply: defaultCoalescingOptions.maxEvents,
   logger: silentLogger,
   clientId: 'threadlog-projector',
 } satisfies Partial<ProjectorOptions>;
@@ -158,15 +163,18 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
     codec: o.codec ?? createEventCodec(),
     // setup() rides on the first batch's retried MongoDB step: a projector started while
     // MongoDB is down waits (not ready) instead of failing its start
-    store: {
-      applyBatch: async (events, opts) => {
-        await (setupDone ??= store.setup().catch((e: unknown) => {
-          setupDone = undefined;
-          throw e;
-        }));
-        return store.applyBatch(events, opts);
+    store: createCoalescingApplier(
+      {
+        applyBatch: async (events, opts) => {
+          await (setupDone ??= store.setup().catch((e: unknown) => {
+            setupDone = undefined;
+            throw e;
+          }));
+          return store.applyBatch(events, opts);
+        },
       },
-    },
+      { maxEvents: o.maxEventsPerCombinedApply },
+    ),
     cache: redis ? createRedisCache({ redis, prefix: o.redisPrefix, logger: o.logger }) : undefined,
     sendDeadLetters: sendDeadLetters,
     metrics,
