@@ -148,7 +148,8 @@ start_kafka() {
   if [[ ! -f $dir/meta.properties ]]; then
     local id; id=$("${jvm[@]}" kafka.tools.StorageTool random-uuid 2>>"$logfile" | tail -n 1)
     log "formatting Kafka storage (cluster $id)"
-    "${jvm[@]}" kafka.tools.StorageTool format -t "$id" -c "$conf" >>"$logfile" 2>&1 \
+    # --cluster-id=: an id may start with '-', which `-t <id>` would parse as an option
+    "${jvm[@]}" kafka.tools.StorageTool format --cluster-id="$id" -c "$conf" >>"$logfile" 2>&1 \
       || die "kafka storage format failed; see $logfile"
   fi
   log "starting kafka $KAFKA_VERSION"

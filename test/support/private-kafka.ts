@@ -100,9 +100,11 @@ export async function startPrivateKafka({ version = '4.1.1', heap = '384m' }: Pr
     `${lib}/*`,
   ];
   // A cluster id is 16 random bytes in URL-safe base64, what `StorageTool random-uuid` prints.
+  // `--cluster-id=<id>`, not `-t <id>`: one id in 64 starts with '-', which the tool's argument
+  // parser then takes for an option (a CI run failed on exactly that)
   const clusterId = randomBytes(16).toString('base64url');
   try {
-    await run('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', conf], { timeout: 60_000 });
+    await run('java', [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', conf], { timeout: 60_000 });
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw new Error(`private Kafka: storage format failed (are the jars in ${lib}? run npm run infra:up)`, { cause: e });
