@@ -9,9 +9,11 @@ import type { ChannelVersion, LogPosition, Receipt } from '../events/types.ts';
  * - `eventual`: whatever is projected now;
  * - `session` (default): read-your-writes for everything this store saved, and for every
  *   receipt passed as `after`. This store's own saves and writes are answered from what it
- *   wrote (write-through) without waiting for the projector; what other processes wrote is
- *   shown as far as it is projected — including their pending writes on this store's own
- *   checkpoints, and their re-puts of its checkpoint ids (use `strong` or `after` for those);
+ *   wrote (write-through), before and after the projector applied them; what other processes
+ *   wrote is shown as far as it is projected — a newer head of theirs included — except their
+ *   pending writes on this store's own checkpoints and their re-puts of its checkpoint ids,
+ *   which session reads of those checkpoints do not see (`strong`, `eventual` or `after`
+ *   their receipts do);
  * - `strong`: wait until the projection caught up with the end of the thread's partition.
  * Waiting is bounded; a timeout throws ThreadlogError 'stale-read', never a stale answer.
  */
