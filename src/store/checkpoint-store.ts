@@ -86,7 +86,7 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     const assembler = createAssembler(projection, l1, codec);
     const reader = createReader({ projection, cache, guard, l1, assembler, session, waiter, metrics });
     const ownReads = own && createOwnReads({ own, reader, assembler, topic, defaultConsistency: o.consistency });
-    const listing = createListing({ projection, reader, requirements, waiter, partitions: o.partitions, pageSize: o.pageSize, timeoutMs: o.readTimeoutMs });
+    const listing = createListing({ projection, reader, requirements, waiter, partitions: o.partitions, pageSize: o.pageSize, timeoutMs: o.readTimeoutMs, ...(ownReads ? { ownReads } : {}) });
     return { ...g, projection, waiter, reader, ownReads, listing };
   }
   let side = readSide(served);

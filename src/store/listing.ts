@@ -10,9 +10,11 @@ import { toCheckpointRecord, type CheckpointRecord } from '../mongo/records.ts';
 import { ids, idRange } from '../projection/ids.ts';
 import { partitionFor } from '../kafka/partition.ts';
 import { matchesFilter, validateMetadataFilter } from './filter.ts';
+import type { OwnReads, OwnThreadListing } from './own-reads.ts';
 import type { Reader } from './reader.ts';
 import type { Requirements } from './requirements.ts';
 import { NONE } from './session.ts';
+import type { OwnCheckpoint } from './own-writes.ts';
 import type { ListOptions, ReadOptions, StoredCheckpoint } from './types.ts';
 import type { WatermarkWaiter } from './watermarks.ts';
 
@@ -24,49 +26,91 @@ export interface ListingDeps {
   partitions: number;
   pageSize: number;
   timeoutMs: number;
+  /** write-through reads (absent: disabled): lets a session list skip waiting for the projector */
+  ownReads?: OwnReads;
 }
 
 export function createListing(d: ListingDeps) {
   async function* list(options: ListOptions): AsyncGenerator<StoredCheckpoint> {
     const filter = validateMetadataFilter(options.filter);
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    if (!(limit >= 0)) return;
+    if (!(limit > 0)) return;
     const { threadId, checkpointNs: ns } = options;
     if (ns !== undefined) validateCheckpointNs(ns);
     const timeoutMs = options.timeoutMs ?? d.timeoutMs;
     let fetch: (before: string | undefined) => Promise<CheckpointRecord[]>;
     let waitFor: (partition: number) => bigint;
+    // own checkpoints merged into what the projection lists now, instead of waiting for it
+    let mine: OwnThreadListing | undefined;
+    let serveMissing = async (_c: OwnCheckpoint): Promise<StoredCheckpoint | undefined> => undefined;
     if (threadId !== undefined) {
       validateThreadId(threadId);
       const p = partitionFor(threadId, d.partitions);
       const req = await d.requirements.forThread(threadId, ns ?? '', p, options);
-      if (req.wait >= 0n) await d.waiter.waitFor(new Map([[p, req.wait]]), timeoutMs);
+      const known = d.waiter.known(p);
+      mine = req.wait >= 0n && req.wait > known ? d.ownReads?.listing(threadId, ns, p, known, options) : undefined;
+      if (mine === undefined && req.wait >= 0n) await d.waiter.waitFor(new Map([[p, req.wait]]), timeoutMs);
       fetch = (before) => d.projection.listCheckpoints(threadId, ns, { before, limit: d.pageSize });
-      waitFor = () => req.wait;
+      // merged: projected checkpoints as projected now (own writes on them are projected: the
+      // record stood in only for what `known` covers); otherwise: as of the own writes
+      const asOf = mine === undefined ? req.wait : known;
+      waitFor = () => asOf;
+      // an own checkpoint the record cannot assemble now (a value evicted from L1): from the
+      // projection, once it has everything this instance wrote
+      serveMissing = async (c) => {
+        await d.waiter.waitFor(new Map([[p, req.wait]]), timeoutMs);
+        return (await d.reader.byId(threadId, c.checkpointNs, c.checkpointId, req)).value;
+      };
     } else {
       const required = await d.requirements.forPartitions(options);
       if (required.size > 0) await d.waiter.waitFor(required, timeoutMs);
       fetch = (before) => d.projection.listAcrossThreads({ before, limit: d.pageSize, ...(filter === undefined ? {} : { filter }) });
       waitFor = (p) => required.get(p) ?? NONE;
     }
+
+    const ownKey = (cpNs: string, id: string): string => JSON.stringify([cpNs, id]);
+    const ownKeys = new Set((mine?.checkpoints ?? []).map((c) => ownKey(c.checkpointNs, c.checkpointId)));
+    const ownItems = (mine?.checkpoints ?? []).filter(
+      (c) => (options.before === undefined || c.checkpointId < options.before) && matchesFilter(c.metadata, filter),
+    );
+    let nextOwn = 0;
+    /** own checkpoints newer than `id` (all that are left when undefined), in order */
+    async function* ownNewerThan(id: string | undefined): AsyncGenerator<StoredCheckpoint> {
+      while (nextOwn < ownItems.length && (id === undefined || ownItems[nextOwn]!.checkpointId > id)) {
+        const c = ownItems[nextOwn++]!;
+        const served = (await mine!.serve(c))?.value ?? (await serveMissing(c));
+        if (served !== undefined) yield served;
+      }
+    }
+
     let before = options.before;
     let yielded = 0;
-    while (yielded < limit) {
+    for (;;) {
       const page = await fetch(before);
       const shown: CheckpointRecord[] = [];
       for (const rec of page) {
         before = rec.checkpointId;
         if (ns !== undefined && rec.checkpointNs !== ns) continue;
+        // this instance's own checkpoint: as its session reads give it (merged below)
+        if (ownKeys.has(ownKey(rec.checkpointNs, rec.checkpointId))) continue;
         if (!d.reader.alive(rec.threadId, rec.position) || !matchesFilter(rec.metadata, filter)) continue;
         shown.push(rec);
         if (yielded + shown.length >= limit) break;
       }
       // the page's pending writes in one query per thread, not one per checkpoint
       for (const stored of await d.reader.fromRecords(shown, waitFor)) {
+        for await (const o of ownNewerThan(stored.checkpointId)) {
+          yield o;
+          if (++yielded >= limit) return;
+        }
         yield stored;
-        yielded++;
+        if (++yielded >= limit) return;
       }
-      if (yielded >= limit || page.length < d.pageSize) return;
+      if (yielded >= limit || page.length < d.pageSize) break;
+    }
+    for await (const o of ownNewerThan(undefined)) {
+      yield o;
+      if (++yielded >= limit) return;
     }
   }
 

@@ -30,6 +30,19 @@ export interface OwnReadsDeps {
 export interface OwnReads {
   /** the read's answer from own writes and the projection as it is now; undefined: wait */
   load(threadId: string, ns: string, checkpointId: string | undefined, req: Requirement, options: ReadOptions | undefined): Promise<Served | undefined>;
+  /**
+   * A thread listing without waiting for the projector: the own checkpoints (newest id first)
+   * to merge into what the projection lists now, each served from the record when it can be.
+   * Undefined when the record cannot stand in for the projection: not eligible, or own events
+   * it cannot list (pruned, or writes on others' checkpoints) that `known` does not cover.
+   */
+  listing(threadId: string, ns: string | undefined, partition: number, known: bigint, options: ReadOptions | undefined): OwnThreadListing | undefined;
+}
+
+export interface OwnThreadListing {
+  checkpoints: OwnCheckpoint[];
+  /** the checkpoint as a session read gives it; undefined: the record cannot assemble it now */
+  serve(mine: OwnCheckpoint): Promise<Served | undefined>;
 }
 
 const newer = (h: ProjectedHead, mine: OwnCheckpoint): boolean =>
@@ -88,6 +101,13 @@ export function createOwnReads(d: OwnReadsDeps): OwnReads {
   }
 
   return {
+    listing(threadId, ns, partition, known, options) {
+      if (!eligible(threadId, partition, options)) return undefined;
+      const l = own.listing(threadId, ns);
+      if (l === undefined || l.unlistedAt > known) return undefined;
+      return { checkpoints: l.checkpoints.filter((c) => reader.alive(threadId, c.position)), serve: fromOwn };
+    },
+
     async load(threadId, ns, checkpointId, req, options) {
       if (!eligible(threadId, req.partition, options)) return undefined;
       return checkpointId === undefined ? latest(threadId, ns, req.partition) : byId(threadId, ns, checkpointId, req.partition);

@@ -51,7 +51,20 @@ interface NsRecord {
   head?: OwnCheckpoint;
   slots: Map<string, Slot>;
   prunedUpTo?: string;
+  /** highest log offset of an own event whose slot was pruned (NONE: none) */
+  prunedAt: bigint;
   empties: Set<string>;
+}
+
+/** What a `list` of a thread may take from the record instead of waiting for the projector. */
+export interface OwnListing {
+  /** own checkpoints still known, of the namespace asked for (or all), newest id first */
+  checkpoints: OwnCheckpoint[];
+  /**
+   * Highest offset of an own event the listing cannot show from the record: pruned slots, and
+   * own pending writes on checkpoints not saved here. The projection must reach it first.
+   */
+  unlistedAt: bigint;
 }
 
 interface ThreadRecord {
@@ -75,6 +88,8 @@ export interface OwnWritesView {
   /** true when an own save listed (channel, version) as new without a value */
   isEmpty(threadId: string, ns: string, channel: string, version: ChannelVersion): boolean;
   isOwn(threadId: string, receipt: LogPosition): boolean;
+  /** the thread's own checkpoints for a listing; undefined when the record is not complete */
+  listing(threadId: string, ns: string | undefined): OwnListing | undefined;
 }
 
 export interface OwnWrites extends OwnWritesView {
@@ -127,7 +142,7 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
 
   function nsFor(rec: ThreadRecord, ns: string): NsRecord {
     let r = rec.namespaces.get(ns);
-    if (r === undefined) rec.namespaces.set(ns, (r = { slots: new Map(), empties: new Set() }));
+    if (r === undefined) rec.namespaces.set(ns, (r = { slots: new Map(), empties: new Set(), prunedAt: NONE }));
     return r;
   }
 
@@ -139,7 +154,12 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
     rec.bytes += s.bytes;
     if (r.slots.size > MAX_SLOTS) {
       const oldest = [...r.slots.keys()].reduce((a, b) => (cmp(a, b) <= 0 ? a : b));
-      rec.bytes -= r.slots.get(oldest)!.bytes;
+      const gone = r.slots.get(oldest)!;
+      rec.bytes -= gone.bytes;
+      r.prunedAt = [gone.cp?.position, ...[...gone.writes.values()].map((w) => w.position)].reduce(
+        (m, pos) => (pos !== undefined && BigInt(pos.offset) > m ? BigInt(pos.offset) : m),
+        r.prunedAt,
+      );
       r.slots.delete(oldest);
       if (r.prunedUpTo === undefined || cmp(oldest, r.prunedUpTo) > 0) r.prunedUpTo = oldest;
     }
@@ -253,6 +273,32 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
       const ws = [...(s.slot?.writes.values() ?? [])];
       // LangGraph's order: task path, task id, then idx
       return ws.sort((a, b) => cmp(a.taskPath, b.taskPath) || cmp(a.taskId, b.taskId) || a.idx - b.idx);
+    },
+
+    listing(t, ns) {
+      const rec = trusted(t);
+      if (rec === undefined) return undefined;
+      const checkpoints: OwnCheckpoint[] = [];
+      let unlistedAt = NONE;
+      const later = (pos: LogPosition): void => {
+        if (BigInt(pos.offset) > unlistedAt) unlistedAt = BigInt(pos.offset);
+      };
+      for (const [name, r] of rec.namespaces) {
+        if (ns !== undefined && name !== ns) continue;
+        if (r.prunedAt > unlistedAt) unlistedAt = r.prunedAt;
+        for (const slot of r.slots.values()) {
+          if (slot.cp !== undefined && !slot.partial) {
+            checkpoints.push(slot.cp);
+            continue;
+          }
+          // writes on another process's checkpoint, or a slot that may have lost events:
+          // shown from the projection, once it has them
+          if (slot.cp !== undefined) later(slot.cp.position);
+          for (const w of slot.writes.values()) later(w.position);
+        }
+      }
+      checkpoints.sort((a, b) => cmp(b.checkpointId, a.checkpointId) || cmp(b.checkpointNs, a.checkpointNs));
+      return { checkpoints, unlistedAt };
     },
 
     isEmpty: (t, ns, channel, version) => trusted(t)?.namespaces.get(ns)?.empties.has(emptyKey(channel, version)) ?? false,

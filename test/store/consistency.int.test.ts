@@ -59,7 +59,7 @@ describe('with the projector as a separate process', () => {
     }
   });
 
-  it('with the projector stopped, own session reads answer from the write-through, other reads time out with stale-read; eventual answers', async () => {
+  it('with the projector stopped, own session reads and lists answer from the write-through, other reads time out with stale-read; eventual answers', async () => {
     const thread = stack.unique('stopped');
     const first = checkpoint({ v: 1 }, 1);
     const firstReceipt = await a.save({ threadId: thread, checkpoint: first });
@@ -81,8 +81,13 @@ describe('with the projector as a separate process', () => {
     expect(isThreadlogError(strong, 'stale-read')).toBe(true);
     const after = await b.load({ threadId: thread }, { after: receipt, timeoutMs: 600 }).then(() => undefined, (e: unknown) => e);
     expect(isThreadlogError(after, 'stale-read')).toBe(true);
+    // a list of own writes merges them into what is projected, without waiting; another
+    // instance handed the receipt has to wait for the projector
+    const own: string[] = [];
+    for await (const s of a.list({ threadId: thread, timeoutMs: 600 })) own.push(s.checkpointId);
+    expect(own).toEqual([second.id, first.id]);
     const listing = await (async () => {
-      for await (const _ of a.list({ threadId: thread, timeoutMs: 600 })) break;
+      for await (const _ of b.list({ threadId: thread, after: receipt, timeoutMs: 600 })) break;
     })().then(() => undefined, (e: unknown) => e);
     expect(isThreadlogError(listing, 'stale-read')).toBe(true);
 

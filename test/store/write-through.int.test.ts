@@ -60,6 +60,37 @@ describe('with no projector running', () => {
     expect(await b.load({ threadId })).toBeUndefined();
   });
 
+  it('a session list of own saves needs no projector: newest first, pending writes, before, limit, filter', async () => {
+    const threadId = stack.unique('own-list');
+    const ids: string[] = [];
+    for (let i = 1; i <= 5; i++) {
+      const cp = checkpoint({ n: i, messages: Array.from({ length: i }, (_, k) => `m${k}`) }, i);
+      ids.push(cp.id);
+      await a.save({ threadId, checkpoint: cp, metadata: { ...meta(i), parity: i % 2 ? 'odd' : 'even' }, parentCheckpointId: ids[i - 2] });
+    }
+    await a.putWrites({ threadId, checkpointId: ids[2]!, taskId: 't', writes: [['n', 'pending']] });
+    const all = [];
+    for await (const s of a.list({ threadId, timeoutMs: 300 })) all.push(s);
+    expect(all.map((s) => s.checkpointId)).toEqual([...ids].reverse());
+    expect(all[2]?.pendingWrites).toEqual([{ taskId: 't', channel: 'n', value: 'pending' }]);
+    expect(all[0]?.checkpoint.channel_values.messages).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    const page = [];
+    for await (const s of a.list({ threadId, before: ids[3], limit: 2, timeoutMs: 300 })) page.push(s.checkpointId);
+    expect(page).toEqual([ids[2], ids[1]]);
+    const odd = [];
+    for await (const s of a.list({ threadId, filter: { parity: 'odd' }, timeoutMs: 300 })) odd.push(s.checkpointId);
+    expect(odd).toEqual([ids[4], ids[2], ids[0]]);
+    // pending writes on a checkpoint this instance did not save: only the projection can list them
+    const foreign = stack.unique('foreign-list');
+    const theirs = checkpoint({ by: 'b' });
+    await b.save({ threadId: foreign, checkpoint: theirs });
+    await a.putWrites({ threadId: foreign, checkpointId: theirs.id, taskId: 't', writes: [['by', 'a']] });
+    const waited = (async () => {
+      for await (const _ of a.list({ threadId: foreign, timeoutMs: 300 })) break;
+    })();
+    expect(await staleRead(waited)).toBe(true);
+  });
+
   it('without write-through, the same read waits for the projector', async () => {
     const off = await openStore(stack, { writeThrough: false });
     const threadId = stack.unique('off');
