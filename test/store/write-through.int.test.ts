@@ -66,7 +66,7 @@ describe('with no projector running', () => {
     for (let i = 1; i <= 5; i++) {
       const cp = checkpoint({ n: i, messages: Array.from({ length: i }, (_, k) => `m${k}`) }, i);
       ids.push(cp.id);
-      await a.save({ threadId, checkpoint: cp, metadata: { ...meta(i), parity: i % 2 ? 'odd' : 'even' }, parentCheckpointId: ids[i - 2] });
+      await a.save({ threadId, checkpoint: cp, metadata: { ...meta(i), ...({ parity: i % 2 ? 'odd' : 'even' } as Record<string, unknown>) }, parentCheckpointId: ids[i - 2] });
     }
     await a.putWrites({ threadId, checkpointId: ids[2]!, taskId: 't', writes: [['n', 'pending']] });
     const all = [];

@@ -1,0 +1,147 @@
+/**
+ * bench:client — what the saver costs the agent process itself: the saver-level step loop
+ * (latest getTuple, put of a growing message list, putWrites of two writes) with NO projector
+ * running, so own reads come from the write-through record and nothing else competes for the
+ * CPU except Kafka. ThreadlogSaver against MemorySaver (the baseline: the same LangGraph
+ * serializer, no I/O), interleaved repetitions, same run.
+ *
+ * Run: npm run bench:client [-- --quick]   (the local stack must run: npm run infra:up)
+ * Env: THREADLOG_KAFKA_BROKERS / _MONGO_URL / _REDIS_URL (default: the local stack).
+ * Output: a table (medians and spread of the repetitions), bench/results/client-<timestamp>.json.
+ * Removes the topics and keys it created.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import path from 'node:path';
+import Table from 'cli-table3';
+import { MemorySaver, uuid6, type BaseCheckpointSaver, type Checkpoint } from '@langchain/langgraph-checkpoint';
+import { Redis } from 'ioredis';
+import { parseEnv } from '../src/cli/env.ts';
+import { createKafkaClient } from '../src/kafka/client.ts';
+import { createCheckpointStore, ThreadlogSaver } from '../src/index.ts';
+
+const quick = process.argv.includes('--quick');
+const REPS = quick ? 1 : 3;
+const SIZES = quick ? [{ threads: 10, steps: 30 }] : [{ threads: 10, steps: 100 }, { threads: 100, steps: 30 }];
+const env = parseEnv();
+const root = path.resolve(import.meta.dirname, '..');
+const prefix = `benchcli${Date.now().toString(36)}`;
+
+interface Cell {
+  saver: 'ThreadlogSaver' | 'MemorySaver';
+  threads: number;
+  steps: number;
+  rep: number;
+  stepsPerSec: number;
+  cpuMsPerStep: number;
+  getTuple: { p50: number; p99: number };
+  put: { p50: number; p99: number };
+  putWrites: { p50: number; p99: number };
+}
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * q))] ?? 0;
+};
+const median = (xs: number[]): number => quantile(xs, 0.5);
+const cfg = (t: string, c?: string) => ({ configurable: c ? { thread_id: t, checkpoint_ns: '', checkpoint_id: c } : { thread_id: t, checkpoint_ns: '' } });
+
+async function loop(saver: BaseCheckpointSaver, label: Cell['saver'], threads: number, steps: number, rep: number, tag: string): Promise<Cell> {
+  const lat = { get: [] as number[], put: [] as number[], pw: [] as number[] };
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: threads }, async (_, i) => {
+      const t = `${tag}-${i}`;
+      for (let n = 1; n <= steps; n++) {
+        let s = performance.now();
+        const tuple = await saver.getTuple(cfg(t));
+        lat.get.push(performance.now() - s);
+        const prev = tuple?.checkpoint;
+        const messages = (prev?.channel_values.messages as unknown[] | undefined) ?? [];
+        if (messages.length !== n - 1) throw new Error(`${label}: thread ${t} step ${n} read ${messages.length} messages`);
+        const versions = { ...(prev?.channel_versions ?? {}) };
+        const newVersions = { messages: saver.getNextVersion(versions.messages as number | undefined), step: saver.getNextVersion(versions.step as number | undefined) };
+        const checkpoint: Checkpoint = {
+          v: 4,
+          id: uuid6(-1),
+          ts: new Date().toISOString(),
+          channel_values: { messages: [...messages, { role: n % 2 ? 'user' : 'ai', content: `step ${n} of ${t}: ${'the agent summarized the tool output. '.repeat(10)}` }], step: n },
+          channel_versions: { ...versions, ...newVersions },
+          versions_seen: { agent: { messages: versions.messages ?? 0 } },
+        };
+        s = performance.now();
+        const next = await saver.put(cfg(t, prev?.id), checkpoint, { source: 'loop', step: n, parents: {} }, newVersions);
+        lat.put.push(performance.now() - s);
+        s = performance.now();
+        await saver.putWrites(next, [['messages', [{ role: 'ai', content: 'ok' }]], ['step', n]], `task-${n}`);
+        lat.pw.push(performance.now() - s);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const q = (xs: number[]) => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) });
+  return { saver: label, threads, steps, rep, stepsPerSec: (threads * steps) / seconds, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (threads * steps), getTuple: q(lat.get), put: q(lat.put), putWrites: q(lat.pw) };
+}
+
+async function main(): Promise<void> {
+  const store = await createCheckpointStore({
+    kafka: { brokers: env.kafkaBrokers },
+    mongo: { url: env.mongoUrl },
+    redis: { url: env.redisUrl },
+    dbName: prefix,
+    topicPrefix: prefix,
+    redisKeyPrefix: `${prefix}:`,
+    partitions: env.partitions,
+  });
+  const cells: Cell[] = [];
+  try {
+    // warm-up: JIT, connections, the topic's leaders
+    await loop(new ThreadlogSaver({ store }), 'ThreadlogSaver', 4, 5, 0, 'warm');
+    await loop(new MemorySaver(), 'MemorySaver', 4, 5, 0, 'warm');
+    for (let rep = 1; rep <= REPS; rep++) {
+      for (const { threads, steps } of SIZES) {
+        for (const label of ['ThreadlogSaver', 'MemorySaver'] as const) {
+          const saver = label === 'ThreadlogSaver' ? new ThreadlogSaver({ store }) : new MemorySaver();
+          const cell = await loop(saver, label, threads, steps, rep, `r${rep}-${threads}`);
+          cells.push(cell);
+          process.stderr.write(`rep ${rep} ${label} ${threads}x${steps}: ${cell.stepsPerSec.toFixed(0)} steps/s, ${cell.cpuMsPerStep.toFixed(2)} ms CPU/step\n`);
+        }
+      }
+    }
+  } finally {
+    await store.close();
+    const kafka = createKafkaClient({ brokers: env.kafkaBrokers, clientId: 'bench-client' });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [`${prefix}.checkpoints`, `${prefix}.dead-letter`] }).catch(() => undefined);
+    await admin.disconnect();
+    const redis = new Redis(env.redisUrl);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  }
+
+  const table = new Table({ head: ['threads × steps', 'saver', 'steps/s (median; reps)', 'CPU ms/step', 'getTuple p50/p99', 'put p50/p99', 'putWrites p50/p99', '÷ MemorySaver'] });
+  const rows: Array<Record<string, unknown>> = [];
+  for (const { threads, steps } of SIZES) {
+    const of = (label: Cell['saver']) => cells.filter((c) => c.saver === label && c.threads === threads);
+    const memory = median(of('MemorySaver').map((c) => c.stepsPerSec));
+    for (const label of ['ThreadlogSaver', 'MemorySaver'] as const) {
+      const cs = of(label);
+      const sps = median(cs.map((c) => c.stepsPerSec));
+      const f = (k: 'getTuple' | 'put' | 'putWrites') => `${median(cs.map((c) => c[k].p50)).toFixed(2)} / ${median(cs.map((c) => c[k].p99)).toFixed(2)}`;
+      table.push([`${threads} × ${steps}`, label, `${sps.toFixed(0)} (${cs.map((c) => c.stepsPerSec.toFixed(0)).join(', ')})`, median(cs.map((c) => c.cpuMsPerStep)).toFixed(2), f('getTuple'), f('put'), f('putWrites'), `${(sps / memory).toFixed(2)}x`]);
+      rows.push({ threads, steps, saver: label, stepsPerSec: sps, cpuMsPerStep: median(cs.map((c) => c.cpuMsPerStep)), ratioToMemory: sps / memory });
+    }
+  }
+  console.log(table.toString());
+  const dir = path.join(root, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `client-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ quick, reps: REPS, machine: { cpus: cpus().length, model: cpus()[0]?.model }, summary: rows, cells, at: new Date().toISOString() }, null, 1));
+  console.log(`written ${path.relative(root, file)}`);
+}
+
+await main();
