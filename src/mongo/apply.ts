@@ -231,7 +231,7 @@ export async function runBulks(cols: Collections, bulks: Map<CollectionKind, Op[
 export interface ApplyContext {
   /** default: one `$in` query */
   lookup?: IdLookup;
-  /** tombstones and chain heads known from earlier batches; absent: read them every batch */
+  /** tombstones, chain heads and existing documents known from earlier batches; absent: read or upsert them every batch */
   state?: ApplyState;
 }
 
@@ -243,8 +243,7 @@ export async function applyBatch(cols: Collections, events: readonly PositionedE
   const chainCol = cols.chains;
   const chained = chainCol === undefined ? [] : [...new Set(events.filter((e) => e.raw !== undefined).map((e) => e.event.threadId))];
   try {
-    const result = await applyKnowing(cols, events, options, lookup, state, threads, chained);
-    return result;
+    return await applyKnowing(cols, events, options, lookup, state, threads, chained);
   } catch (e) {
     // some of the batch may be written: what this applier believes of its threads may be wrong
     state?.forget([...threads, ...chained]);
