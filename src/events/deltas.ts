@@ -253,11 +253,6 @@ export async function collectDeltaChain(
   return chain.reverse();
 }
 
-/**
- * The value of a chain as serialized bytes without deserializing it, when every part is a
- * JSON array or JSON element (json-list.ts); undefined otherwise (use resolveChannelValue).
- * Checks the same links and lengths resolveChannelValue checks.
- */
 // element counts of snapshot bytes already counted: a cached snapshot is read at every step
 const snapshotCounts = new WeakMap<Uint8Array, number | undefined>();
 function snapshotCount(bytes: Uint8Array): number | undefined {
@@ -265,6 +260,11 @@ function snapshotCount(bytes: Uint8Array): number | undefined {
   return snapshotCounts.get(bytes);
 }
 
+/**
+ * The value of a chain as serialized bytes without deserializing it, when every part is a
+ * JSON array or JSON element (json-list.ts); undefined otherwise (use resolveChannelValue).
+ * Checks the same links and lengths resolveChannelValue checks.
+ */
 export function resolveChannelBytes(chain: readonly ChannelValue[]): TypedValue | undefined {
   const first = chain[0];
   if (first === undefined || first.kind !== 'snapshot' || first.value.type !== 'json') return undefined;

@@ -13,8 +13,8 @@ import { matchesFilter, validateMetadataFilter } from './filter.ts';
 import type { OwnReads, OwnThreadListing } from './own-reads.ts';
 import type { Reader } from './reader.ts';
 import type { Requirements } from './requirements.ts';
-import { NONE } from './session.ts';
 import type { OwnCheckpoint } from './own-writes.ts';
+import { NONE } from './session.ts';
 import type { ListOptions, ReadOptions, StoredCheckpoint } from './types.ts';
 import type { WatermarkWaiter } from './watermarks.ts';
 
@@ -40,6 +40,8 @@ export function createListing(d: ListingDeps) {
     const timeoutMs = options.timeoutMs ?? d.timeoutMs;
     let fetch: (before: string | undefined) => Promise<CheckpointRecord[]>;
     let waitFor: (partition: number) => bigint;
+    // one thread's timeline: a page's pending writes in one query (reader.fromRecords)
+    const byThread = threadId !== undefined;
     // own checkpoints merged into what the projection lists now, instead of waiting for it
     let mine: OwnThreadListing | undefined;
     let serveMissing = async (_c: OwnCheckpoint): Promise<StoredCheckpoint | undefined> => undefined;
@@ -97,8 +99,7 @@ export function createListing(d: ListingDeps) {
         shown.push(rec);
         if (yielded + shown.length >= limit) break;
       }
-      // the page's pending writes in one query per thread, not one per checkpoint
-      for (const stored of await d.reader.fromRecords(shown, waitFor)) {
+      for (const stored of await d.reader.fromRecords(shown, waitFor, { byThread })) {
         for await (const o of ownNewerThan(stored.checkpointId)) {
           yield o;
           if (++yielded >= limit) return;

@@ -41,9 +41,11 @@ export interface Reader {
   projectedHead(threadId: string, ns: string): Promise<ProjectedHead | undefined>;
   /**
    * A listed page's entries, in order: those not in L1 are assembled with their pending writes
-   * read in one query per (thread, namespace) rather than one per checkpoint.
+   * read in one query per (thread, namespace) rather than one per checkpoint (`byThread`, for a
+   * page of one thread's timeline: its checkpoints are contiguous, so the range holds little
+   * else; a cross-thread page may hold far-apart checkpoints of a thread and reads per record).
    */
-  fromRecords(recs: readonly CheckpointRecord[], waitFor: (partition: number) => bigint): Promise<StoredCheckpoint[]>;
+  fromRecords(recs: readonly CheckpointRecord[], waitFor: (partition: number) => bigint, options?: { byThread?: boolean }): Promise<StoredCheckpoint[]>;
   /** warm L1 and L2 for one record; returns its entry */
   warm(rec: CheckpointRecord, wait: bigint, asHead: boolean): Promise<CacheEntry>;
   /** false when this instance knows the thread was deleted at or after `position` */
@@ -205,15 +207,17 @@ export function createReader(d: ReaderDeps): Reader {
     byId,
     latest,
     projectedHead,
-    async fromRecords(recs, waitFor) {
+    async fromRecords(recs, waitFor, { byThread = true } = {}) {
       const cached = await Promise.all(recs.map((r) => usable(d.l1.getCheckpoint(r.threadId, r.checkpointNs, r.checkpointId), r.checkpointId, waitFor(r.position.partition))));
       // lower bounds of what MongoDB reflects, taken before its writes are read
       const asOf = recs.map((r) => asOfNow(r.position.partition, waitFor(r.position.partition)));
       const groups = new Map<string, CheckpointRecord[]>();
       recs.forEach((r, i) => {
         if (cached[i]) return;
-        const k = JSON.stringify([r.threadId, r.checkpointNs]);
-        groups.set(k, [...(groups.get(k) ?? []), r]);
+        const k = byThread ? JSON.stringify([r.threadId, r.checkpointNs]) : String(i);
+        const group = groups.get(k);
+        if (group) group.push(r);
+        else groups.set(k, [r]);
       });
       const writes = new Map<CheckpointRecord, readonly WriteRecord[]>();
       await Promise.all(
