@@ -70,6 +70,8 @@ export interface ProjectionStore {
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
+const byTaskThenIdx = (a: WriteRecord, b: WriteRecord): number => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : a.idx - b.idx);
+
 export function createProjectionStore(options: ProjectionStoreOptions): ProjectionStore {
   const { db, generation, logger, secondaryIndexes } = { ...defaultProjectionStoreOptions, ...options };
   if (!NAME.test(generation)) {
@@ -105,6 +107,7 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
 
     async setup() {
       const ferret = await isFerretDb(db);
+      lookupMode ??= Promise.resolve(idLookup(ferret ? 'each' : 'in'));
       const create = secondaryIndexes === 'create' || (secondaryIndexes === 'auto' && !ferret);
       log.info({ ferret, secondaryIndexes: create }, 'projection setup');
       // Collections first: listing an empty generation must not fail on a missing collection.
@@ -171,7 +174,7 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
 
     async getWrites(threadId, ns, checkpointId) {
       const docs = await find('writes', { _id: idRange('w', threadId, ns, checkpointId) }, undefined, undefined, 'reading pending writes');
-      return docs.map(toWriteRecord).sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : a.idx - b.idx));
+      return docs.map(toWriteRecord).sort(byTaskThenIdx);
     },
 
     async getWritesOf(threadId, ns, checkpointIds) {
@@ -182,7 +185,7 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
       const $lt = ranges.reduce((m, r) => (r.$lt > m ? r.$lt : m), ranges[0]!.$lt);
       const docs = await find('writes', { _id: { $gte, $lt } }, undefined, undefined, 'reading pending writes');
       for (const d of docs) out.get(d.checkpointId as string)?.push(toWriteRecord(d));
-      for (const ws of out.values()) ws.sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : a.idx - b.idx));
+      for (const ws of out.values()) ws.sort(byTaskThenIdx);
       return out;
     },
 

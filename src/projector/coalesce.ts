@@ -4,9 +4,8 @@
  * collection, guarded replacements, offsets), however few events it holds — at a steady write
  * rate that is a few events per command. At most `maxInFlight` applies run at once; batches of
  * other partitions arriving meanwhile wait here and then go to MongoDB together: one set of
- * commands for all of them. Threads
- * belong to one partition, so combined batches never interleave a thread's events, and apply
- * records each partition's offsets itself.
+ * commands for all of them. Threads belong to one partition, so combined batches never
+ * interleave a thread's events, and apply records each partition's offsets itself.
  *
  * A combined apply that fails fails every batch in it; each partition's processor then retries
  * or falls back as before. Its lone retries (`alone`) are never combined, so another
