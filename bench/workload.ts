@@ -6,7 +6,7 @@
  * then, so the log holds chunked events. Shared by bench/project.ts and the projector tests.
  */
 import { randomBytes } from 'node:crypto';
-import { createDeltaEncoder, createEventCodec, type DeltaEncoder, type EventCodec } from '../src/events/index.ts';
+import { createDeltaEncoder, createEventCodec, encodeAcknowledged, type DeltaEncoder, type EventCodec } from '../src/events/index.ts';
 import type { ChannelValue, CheckpointEvent, ThreadlogEvent, WritesEvent } from '../src/events/types.ts';
 
 export interface WorkloadOptions {
@@ -67,7 +67,7 @@ export function createWorkload(options: Partial<WorkloadOptions> = {}): Workload
     messages.set(threadId, list);
     const id = checkpointIdFor(step);
     const values: ChannelValue[] = [
-      await deltas.encode(threadId, '', 'messages', step + 1, list, step === 0 ? null : step),
+      await encodeAcknowledged(deltas, threadId, '', 'messages', step + 1, list, step === 0 ? null : step),
       { kind: 'snapshot', channel: 'step', version: step + 1, value: await codec.serialize(step) },
     ];
     const versions: Record<string, number> = { messages: step + 1, step: step + 1 };

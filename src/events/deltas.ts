@@ -32,34 +32,84 @@ export const defaultDeltaEncoderOptions: DeltaEncoderOptions = {
   maxTrackedBytes: 64 * 1024 * 1024,
 };
 
+/**
+ * The channel values of one event while it is being written. A delta's base must be in the
+ * log before the delta, or ride in the same record batch: so what an event writes becomes a
+ * base only once its append is acknowledged (`settle` with a fulfilled promise), and a delta
+ * built on an event still in flight names that event's append in `dependsOn`, which the
+ * appender must not write unless that one was (src/kafka/appender.ts). A failed or abandoned
+ * event is never a base: the next save of the channel writes a snapshot.
+ */
+export interface DeltaTicket {
+  /** the ChannelValue to put in this event for one new channel version */
+  encode(threadId: string, checkpointNs: string, channel: string, version: ChannelVersion, value: unknown, previousVersion?: ChannelVersion | null): Promise<ChannelValue>;
+  /**
+   * The appends (passed to `settle` of earlier tickets) this event's deltas build on and
+   * that were not acknowledged when they were encoded: append this event after them, and
+   * only if they are written.
+   */
+  dependsOn(): Array<Promise<unknown>>;
+  /** ties the ticket to its append: acknowledged → bases; rejected → never bases */
+  settle(append: Promise<unknown>): void;
+  /** the event will not be appended (validation or encoding failed): forget it */
+  abandon(): void;
+}
+
 export interface DeltaEncoder {
   /**
-   * The ChannelValue to put in a checkpoint event for one new channel version.
-   * `previousVersion` is the channel's version in the parent checkpoint when the caller
-   * knows it (null: the channel is new there); if it is not the version this encoder last
-   * wrote, someone else wrote in between and a snapshot is emitted.
+   * A ticket for one event. `previousVersion` (to `encode`) is the channel's version in the
+   * parent checkpoint when the caller knows it (null: new there); if it is not the version
+   * this encoder last wrote, someone else wrote in between and a snapshot is emitted.
    */
-  encode(
-    threadId: string,
-    checkpointNs: string,
-    channel: string,
-    version: ChannelVersion,
-    value: unknown,
-    previousVersion?: ChannelVersion | null,
-  ): Promise<ChannelValue>;
+  begin(): DeltaTicket;
   /** drop what is remembered of a thread (deleted, or written elsewhere from now on) */
   forget(threadId: string): void;
   readonly trackedBytes: number;
 }
 
-interface Tracked {
-  threadId: string;
+/** Appends, then acknowledges at once: for callers without a log (tests, pure tools). */
+export async function encodeAcknowledged(
+  encoder: DeltaEncoder,
+  threadId: string,
+  checkpointNs: string,
+  channel: string,
+  version: ChannelVersion,
+  value: unknown,
+  previousVersion?: ChannelVersion | null,
+): Promise<ChannelValue> {
+  const t = encoder.begin();
+  const cv = await t.encode(threadId, checkpointNs, channel, version, value, previousVersion);
+  t.settle(Promise.resolve());
+  return cv;
+}
+
+interface Ticket {
+  state: 'open' | 'in-flight' | 'acknowledged' | 'failed';
+  append: Promise<unknown> | undefined;
+  /** tickets of in-flight events this one's deltas build on */
+  bases: Set<Ticket>;
+  candidates: Array<{ slot: Slot; version: Version }>;
+}
+
+/** One remembered version of a channel: what a later version may be a delta onto. */
+interface Version {
   version: ChannelVersion;
   depth: number;
   /** each element's serialization (serializers that are not JSON) */
   items?: TypedValue[];
   /** the whole list as one JSON array, and its length (JSON serializers) */
   json?: { bytes: Uint8Array; count: number };
+  bytes: number;
+  /** undefined once acknowledged */
+  ticket: Ticket | undefined;
+}
+
+/** Per (thread, ns, channel): the newest acknowledged version, and the newest in flight. */
+interface Slot {
+  key: string;
+  threadId: string;
+  acknowledged?: Version;
+  inFlight?: Version;
   bytes: number;
 }
 
@@ -70,42 +120,93 @@ function sameBytes(a: TypedValue, b: TypedValue): boolean {
   return a.type === b.type && Buffer.from(a.value.buffer, a.value.byteOffset, a.value.byteLength).equals(b.value);
 }
 
+/** failed, or building on something that failed: it will never be written */
+function doomed(t: Ticket, seen = new Set<Ticket>()): boolean {
+  if (t.state === 'failed') return true;
+  if (t.state === 'acknowledged' || seen.has(t)) return false;
+  seen.add(t);
+  for (const b of t.bases) if (doomed(b, seen)) return true;
+  return false;
+}
+
 export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): DeltaEncoder {
   const o = { ...defaultDeltaEncoderOptions, ...options };
   if (!Number.isSafeInteger(o.snapshotEvery) || o.snapshotEvery < 1) {
     throw new ThreadlogError('invalid-options', 'snapshotEvery must be an integer >= 1');
   }
   if (!(o.maxTrackedBytes >= 0)) throw new ThreadlogError('invalid-options', 'maxTrackedBytes must be >= 0');
-  // Map order is recency order: a touched entry is deleted and re-inserted at the end
-  const tracked = new Map<string, Tracked>();
+  // Map order is recency order: a touched slot is deleted and re-inserted at the end
+  const slots = new Map<string, Slot>();
   const byThread = new Map<string, Set<string>>();
   let trackedBytes = 0;
 
   function drop(key: string): void {
-    const t = tracked.get(key);
-    if (t === undefined) return;
-    tracked.delete(key);
-    trackedBytes -= t.bytes;
-    const keys = byThread.get(t.threadId);
+    const s = slots.get(key);
+    if (s === undefined) return;
+    slots.delete(key);
+    trackedBytes -= s.bytes;
+    const keys = byThread.get(s.threadId);
     keys?.delete(key);
-    if (keys?.size === 0) byThread.delete(t.threadId);
+    if (keys?.size === 0) byThread.delete(s.threadId);
   }
 
-  function remember(key: string, t: Tracked): void {
-    drop(key);
-    if (t.bytes > o.maxTrackedBytes) return;
-    tracked.set(key, t);
-    trackedBytes += t.bytes;
-    let keys = byThread.get(t.threadId);
-    if (keys === undefined) byThread.set(t.threadId, (keys = new Set()));
-    keys.add(key);
-    for (const oldest of tracked.keys()) {
+  function resize(s: Slot): void {
+    const bytes = (s.acknowledged?.bytes ?? 0) + (s.inFlight?.bytes ?? 0);
+    trackedBytes += bytes - s.bytes;
+    s.bytes = bytes;
+  }
+
+  function touch(s: Slot): void {
+    if (slots.get(s.key) !== s) return; // dropped meanwhile (forgotten or evicted): stays so
+    slots.delete(s.key);
+    slots.set(s.key, s);
+    resize(s);
+    if (s.acknowledged === undefined && s.inFlight === undefined) drop(s.key);
+    for (const oldest of slots.keys()) {
       if (trackedBytes <= o.maxTrackedBytes) break;
       drop(oldest);
     }
   }
 
+  function slotFor(key: string, threadId: string): Slot {
+    let s = slots.get(key);
+    if (s === undefined) {
+      s = { key, threadId, bytes: 0 };
+      slots.set(key, s);
+      let keys = byThread.get(threadId);
+      if (keys === undefined) byThread.set(threadId, (keys = new Set()));
+      keys.add(key);
+    }
+    return s;
+  }
+
+  /** the version a new one may extend: in flight (unless doomed), else acknowledged */
+  function baseOf(s: Slot): Version | undefined {
+    if (s.inFlight !== undefined && s.inFlight.ticket !== undefined && doomed(s.inFlight.ticket)) {
+      s.inFlight = undefined;
+      resize(s);
+    }
+    return s.inFlight ?? s.acknowledged;
+  }
+
+  function settled(t: Ticket, ok: boolean): void {
+    t.state = ok ? 'acknowledged' : 'failed';
+    t.bases.clear();
+    for (const { slot, version } of t.candidates) {
+      if (ok) {
+        version.ticket = undefined;
+        slot.acknowledged = version;
+        if (slot.inFlight === version) slot.inFlight = undefined;
+      } else if (slot.inFlight === version) {
+        slot.inFlight = undefined;
+      }
+      touch(slot);
+    }
+    t.candidates = [];
+  }
+
   async function encode(
+    t: Ticket,
     threadId: string,
     checkpointNs: string,
     channel: string,
@@ -113,8 +214,8 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
     value: unknown,
     previousVersion?: ChannelVersion | null,
   ): Promise<ChannelValue> {
+    if (t.state !== 'open') throw new ThreadlogError('invalid-options', 'a delta ticket encodes before it is settled');
     const key = JSON.stringify([threadId, checkpointNs, channel]);
-    const prev = tracked.get(key);
     const snapshot = async (): Promise<ChannelValue> => ({
       kind: 'snapshot',
       channel,
@@ -125,25 +226,24 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
       drop(key);
       return snapshot();
     }
-    const chainable = (p: Tracked | undefined): p is Tracked =>
+    const chainable = (p: Version | undefined): p is Version =>
       p !== undefined && p.version !== version && (previousVersion === undefined || previousVersion === p.version) && p.depth + 1 < o.snapshotEvery;
-    const append = (p: Tracked, baseLength: number, items: TypedValue[]): ChannelValue => ({
-      kind: 'append',
-      channel,
-      version,
-      base: p.version,
-      depth: p.depth + 1,
-      baseLength,
-      items,
-    });
-    // two concurrent saves of one channel: neither knows which the log will order last,
-    // so remember nothing and let the next save write a snapshot
-    const keep = (t: Omit<Tracked, 'bytes' | 'threadId'>, dataBytes: number): void => {
-      if (tracked.get(key) !== prev) drop(key);
-      else remember(key, { ...t, threadId, bytes: PER_ENTRY_OVERHEAD + key.length * 2 + dataBytes });
+    const whole = await serializeValue(o.serializer, value, `channel "${channel}"`);
+    // after the await: what is remembered now, not before serializing
+    const slot = slotFor(key, threadId);
+    const prev = baseOf(slot);
+    const append = (p: Version, baseLength: number, items: TypedValue[]): ChannelValue => {
+      if (p.ticket !== undefined) t.bases.add(p.ticket);
+      return { kind: 'append', channel, version, base: p.version, depth: p.depth + 1, baseLength, items };
+    };
+    const remember = (v: Omit<Version, 'bytes' | 'ticket'>, dataBytes: number): void => {
+      const candidate: Version = { ...v, ticket: t, bytes: PER_ENTRY_OVERHEAD + key.length * 2 + dataBytes };
+      if (candidate.bytes > o.maxTrackedBytes) return;
+      slot.inFlight = candidate;
+      t.candidates.push({ slot, version: candidate });
+      touch(slot);
     };
 
-    const whole = await serializeValue(o.serializer, value, `channel "${channel}"`);
     if (whole.type === 'json' && isJsonArray(whole.value)) {
       const base = chainable(prev) && prev.json !== undefined && value.length >= prev.json.count ? prev.json : undefined;
       const added = base && appendedElements(base.bytes, base.count, whole.value);
@@ -151,25 +251,52 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
       const result: ChannelValue = canAppend
         ? append(prev!, base!.count, added.map((v) => ({ type: 'json', value: v })))
         : { kind: 'snapshot', channel, version, value: whole };
-      keep({ version, depth: canAppend ? prev!.depth + 1 : 0, json: { bytes: whole.value, count: value.length } }, whole.value.byteLength);
+      remember({ version, depth: canAppend ? prev!.depth + 1 : 0, json: { bytes: whole.value, count: value.length } }, whole.value.byteLength);
       return result;
     }
 
     const items = await Promise.all(value.map((v, i) => serializeValue(o.serializer, v, `channel "${channel}"[${i}]`)));
+    const now = baseOf(slot);
     const canAppend =
-      chainable(prev) &&
-      prev.items !== undefined &&
-      items.length >= prev.items.length &&
-      prev.items.every((p, i) => sameBytes(p, items[i]!));
-    const result: ChannelValue = canAppend ? append(prev!, prev!.items!.length, items.slice(prev!.items!.length)) : await snapshot();
+      chainable(now) &&
+      now.items !== undefined &&
+      items.length >= now.items.length &&
+      now.items.every((p, i) => sameBytes(p, items[i]!));
+    const result: ChannelValue = canAppend ? append(now!, now!.items!.length, items.slice(now!.items!.length)) : await snapshot();
     let bytes = 0;
     for (const it of items) bytes += it.value.byteLength + PER_ITEM_OVERHEAD;
-    keep({ version, depth: canAppend ? prev!.depth + 1 : 0, items }, bytes);
+    remember({ version, depth: canAppend ? now!.depth + 1 : 0, items }, bytes);
     return result;
   }
 
   return {
-    encode,
+    begin(): DeltaTicket {
+      const t: Ticket = { state: 'open', append: undefined, bases: new Set(), candidates: [] };
+      return {
+        encode: (...args) => encode(t, ...args),
+        dependsOn() {
+          const out: Array<Promise<unknown>> = [];
+          for (const b of t.bases) {
+            if (b.state === 'acknowledged') continue;
+            if (b.append === undefined) throw new ThreadlogError('invalid-options', 'a delta builds on an event that was never appended (append events in the order they were encoded)');
+            out.push(b.append);
+          }
+          return out;
+        },
+        settle(append) {
+          if (t.state !== 'open') return;
+          t.state = 'in-flight';
+          t.append = append;
+          append.then(
+            () => settled(t, true),
+            () => settled(t, false),
+          );
+        },
+        abandon() {
+          if (t.state === 'open') settled(t, false);
+        },
+      };
+    },
     forget(threadId) {
       for (const key of [...(byThread.get(threadId) ?? [])]) drop(key);
     },

@@ -21,6 +21,7 @@ export {
 export {
   collectDeltaChain,
   createDeltaEncoder,
+  encodeAcknowledged,
   defaultDeltaEncoderOptions,
   resolveChannelValue,
   resolveChannelBytes,
@@ -29,6 +30,7 @@ export {
   type DeltaChainOptions,
   type DeltaEncoder,
   type DeltaEncoderOptions,
+  type DeltaTicket,
 } from './deltas.ts';
 export {
   defaultValidationOptions,

@@ -40,6 +40,13 @@ export interface AppenderOptions {
   maxBufferedBytes: number;
   /** broker-side wait for the in-sync replicas (acks=-1) */
   ackTimeoutMs: number;
+  /**
+   * Every append settles within this long of its call: acknowledged, or rejected with a
+   * retriable 'kafka-unavailable' (`details.indeterminate`: the records may be in the log
+   * anyway). A broker that accepts requests and never answers would otherwise hold saves
+   * for kafkajs' request timeout times its retries (minutes).
+   */
+  appendTimeoutMs: number;
   /** batch-level compression (ZSTD needs registerZstdCodec()) */
   compression: CompressionTypes;
   logger: Logger;
@@ -54,14 +61,26 @@ export const defaultAppenderOptions = {
   maxBatchBytes: 1024 * 1024,
   maxBufferedBytes: 64 * 1024 * 1024,
   ackTimeoutMs: 30_000,
+  appendTimeoutMs: 30_000,
   compression: CompressionTypes.None,
   logger: silentLogger,
   metrics: noopAppenderMetrics,
 } satisfies Partial<AppenderOptions>;
 
+export interface AppendOptions {
+  /**
+   * Earlier appends (promises this appender returned) this one builds on, e.g. the event
+   * holding a delta's base: it is written only after them and only if they were written —
+   * acknowledged before, or in the same produce request, where one partition's records form
+   * one record batch that the broker stores whole or not at all. If one failed, this append
+   * rejects without being sent.
+   */
+  after?: ReadonlyArray<Promise<unknown>>;
+}
+
 export interface Appender {
   /** appends the records of one event, in order; resolves with its last record's position */
-  append(records: AppendRecord[]): Promise<Receipt>;
+  append(records: AppendRecord[], options?: AppendOptions): Promise<Receipt>;
   /** resolves when every append made before it has settled (it never rejects) */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -72,6 +91,8 @@ export interface Appender {
 // Record framing in a v2 record batch (length, attributes, deltas, varints) is ~20 bytes,
 // plus the header key/value lengths; an estimate is enough for batching and back-pressure.
 const RECORD_OVERHEAD = 24;
+// how long a failed producer's disconnect may hold the next batch
+const DISCONNECT_WAIT_MS = 2_000;
 const HEADER_OVERHEAD = 4;
 
 export function recordBytes(r: AppendRecord): number {
@@ -90,8 +111,12 @@ interface Pending {
   /** records not yet acknowledged */
   remaining: number;
   failed: boolean;
+  /** appends this one is written only after, and only if they are (AppendOptions.after) */
+  deps: Pending[];
   last: Receipt | undefined;
   started: bigint;
+  /** Date.now() by which it must have settled */
+  deadline: number;
   resolve(r: Receipt): void;
   reject(e: ThreadlogError): void;
   settled: Promise<void>;
@@ -115,6 +140,8 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
   const queue: Pending[] = []; // admitted, with records still to send; order = append order
   const waiting: Pending[] = []; // held back by maxBufferedBytes, FIFO
   const unsettled = new Set<Pending>();
+  // the promise append() returned → its entry, for AppendOptions.after
+  const byPromise = new WeakMap<Promise<unknown>, Pending>();
   let buffered = 0;
   let inFlight = false;
   let scheduled = false;
@@ -155,7 +182,14 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
     const old = producer;
     producer = undefined;
     producerReady = undefined;
-    if (old) await old.disconnect().catch((e: unknown) => log.warn({ err: e }, 'disconnecting the failed producer'));
+    if (old === undefined) return;
+    // a hung broker can hold the disconnect too: give up waiting, never the next batch
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      old.disconnect().catch((e: unknown) => log.warn({ err: e }, 'disconnecting the failed producer')),
+      new Promise<void>((r) => (timer = setTimeout(r, DISCONNECT_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   function setBuffered(delta: number): void {
@@ -203,8 +237,21 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
   function takeBatch(): BatchEntry[] {
     const batch: BatchEntry[] = [];
     let bytes = 0;
+    const now = Date.now();
     while (queue.length > 0) {
       const p = queue[0]!;
+      if (p.next === 0) {
+        // not sent yet: it can still be refused without any doubt about the log
+        const lost = p.deps.find((d) => d.failed);
+        if (lost !== undefined) {
+          reject(p, new ThreadlogError('kafka-unavailable', `an earlier append this one builds on (a delta's base) was not acknowledged; nothing of this one was written — save again (the next save writes a snapshot)`, { retriable: true, details: { dependency: true } }));
+          continue;
+        }
+        if (now >= p.deadline) {
+          reject(p, new ThreadlogError('kafka-unavailable', `not sent within ${o.appendTimeoutMs} ms (appendTimeoutMs: Kafka was slow or unreachable); nothing of it was written`, { retriable: true }));
+          continue;
+        }
+      }
       const size = p.sizes[p.next]!;
       if (batch.length > 0 && bytes + size > o.maxBatchBytes) break;
       batch.push({ pending: p, index: p.next });
@@ -238,14 +285,37 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
       return { key: r.key, value: r.value, headers: r.headers, partition: pending.partitions[index]! };
     });
     metrics.observeBatch(batch.length, bytes);
+    // the batch may take until the earliest deadline among its appends
+    let deadline = Infinity;
+    for (const { pending } of batch) deadline = Math.min(deadline, pending.deadline);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const p = producer ?? (await ownProducer());
-      const response = await p.sendBatch({
-        topicMessages: [{ topic, messages }],
-        acks: -1,
-        timeout: o.ackTimeoutMs,
-        compression: o.compression,
-      });
+      const send = (async () => {
+        const p = producer ?? (await ownProducer());
+        return p.sendBatch({
+          topicMessages: [{ topic, messages }],
+          acks: -1,
+          timeout: o.ackTimeoutMs,
+          compression: o.compression,
+        });
+      })();
+      const response = await Promise.race([
+        send,
+        new Promise<never>((_, rej) => {
+          timer = setTimeout(
+            () =>
+              rej(
+                new ThreadlogError('kafka-unavailable', `no acknowledgement from Kafka within ${o.appendTimeoutMs} ms (appendTimeoutMs); the records may or may not be in the log`, {
+                  retriable: true,
+                  details: { indeterminate: true },
+                }),
+              ),
+            Math.max(0, deadline - Date.now()),
+          );
+        }),
+      ]);
+      // a send abandoned by the timer still settles some day: never as an unhandled rejection
+      send.catch(() => undefined);
       settleBatch(batch, baseOffsets(response));
     } catch (e) {
       const err = mapKafkaError(e, `appending ${batch.length} records to ${topic}`);
@@ -253,6 +323,7 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
       failBatch(batch, err);
       await replaceProducer();
     } finally {
+      clearTimeout(timer);
       setBuffered(-bytes);
     }
   }
@@ -295,6 +366,7 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
       }
       if (pending.remaining === 0) {
         unsettled.delete(pending);
+        pending.deps = [];
         metrics.observeSave(Number(process.hrtime.bigint() - pending.started) / 1e9);
         pending.resolve(pending.last!);
       }
@@ -307,6 +379,7 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
 
   function reject(p: Pending, err: ThreadlogError): void {
     p.failed = true;
+    p.deps = [];
     unsettled.delete(p);
     metrics.countError(err.code);
     // The rest of a failed multi-record event must not be written: drop what is unsent.
@@ -327,13 +400,23 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
     p.reject(err);
   }
 
-  function append(records: AppendRecord[]): Promise<Receipt> {
+  function append(records: AppendRecord[], options: AppendOptions = {}): Promise<Receipt> {
     if (closed) {
       metrics.countError('buffer-closed');
       return Promise.reject(new ThreadlogError('buffer-closed', `appender for ${topic} is closed`));
     }
     if (records.length === 0) {
       return Promise.reject(new ThreadlogError('invalid-options', 'append needs at least one record'));
+    }
+    const deps: Pending[] = [];
+    for (const a of options.after ?? []) {
+      const d = byPromise.get(a);
+      if (d === undefined) return Promise.reject(new ThreadlogError('invalid-options', 'append: `after` names a promise this appender did not return'));
+      if (d.failed) {
+        metrics.countError('kafka-unavailable');
+        return Promise.reject(new ThreadlogError('kafka-unavailable', `an earlier append this one builds on (a delta's base) was not acknowledged; nothing of this one was written — save again (the next save writes a snapshot)`, { retriable: true, details: { dependency: true } }));
+      }
+      if (d.remaining > 0) deps.push(d);
     }
     const sizes = records.map(recordBytes);
     const partitions = records.map((r) => partitionFor(r.key, o.partitions));
@@ -351,8 +434,10 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
       next: 0,
       remaining: records.length,
       failed: false,
+      deps,
       last: undefined,
       started: process.hrtime.bigint(),
+      deadline: Date.now() + o.appendTimeoutMs,
       resolve,
       reject: rejectFn,
       settled: promise.then(
@@ -361,6 +446,7 @@ export function createAppender(options: Partial<AppenderOptions> & Pick<Appender
       ),
     };
     unsettled.add(p);
+    byPromise.set(promise, p);
     // Never overtake an append that is already waiting: callers rely on call order.
     if (waiting.length === 0 && (buffered === 0 || buffered + p.bytes <= o.maxBufferedBytes)) admit(p);
     else waiting.push(p);
@@ -412,4 +498,5 @@ function validate(o: AppenderOptions): void {
   if (!(o.lingerMs >= 0)) bad('lingerMs must be >= 0');
   if (!(o.maxBatchBytes > 0)) bad('maxBatchBytes must be > 0');
   if (!(o.maxBufferedBytes > 0)) bad('maxBufferedBytes must be > 0');
+  if (!(o.appendTimeoutMs > 0)) bad('appendTimeoutMs must be > 0');
 }

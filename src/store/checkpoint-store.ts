@@ -93,6 +93,10 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
   const retired = new Set<ReturnType<typeof readSide>>();
 
   function forget(threadId: string, position: { partition: number; offset: string }): void {
+    // a thread deleted elsewhere: its old versions leave the projection, so they must not be
+    // delta bases here any more (a delta written before this notice arrives is caught by the
+    // projector's missing-base check)
+    deltas.forget(threadId);
     session.markDeleted(threadId, position);
     l1.dropThread(threadId);
     own?.forget(threadId, position);

@@ -2,6 +2,11 @@
  * The write path: validate, build the event (only the channels in `newVersions`, lists as
  * append deltas when they only grew), encode, append. It touches Kafka only: a save never
  * waits for, or fails because of, MongoDB or Redis.
+ *
+ * A delta's base must reach the log before the delta (or with it), and never be an event
+ * that did not: events of one thread are prepared and handed to the appender one at a time,
+ * in call order, each naming the in-flight appends its deltas build on (`after`), and what
+ * an event wrote becomes a base only once it is acknowledged (events/deltas.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { WRITES_IDX_MAP, type Checkpoint } from '@langchain/langgraph-checkpoint';
@@ -11,6 +16,7 @@ import type { DeltaEncoder } from '../events/deltas.ts';
 import type { ChannelValue, CheckpointEvent, CheckpointHeader, Receipt, ThreadlogEvent, WritesEvent } from '../events/types.ts';
 import { validateCheckpointNs, validateThreadId } from '../events/validate.ts';
 import type { Appender } from '../kafka/appender.ts';
+import type { DeltaTicket } from '../events/deltas.ts';
 import type { OwnWrites } from './own-writes.ts';
 import type { SessionTracker } from './session.ts';
 import type { PutWritesInput, SaveInput } from './types.ts';
@@ -38,11 +44,34 @@ function invalidCheckpoint(message: string): never {
   throw new ThreadlogError('invalid-checkpoint', message);
 }
 
+/**
+ * One thread's events go to the appender in the order they were asked for, each after the
+ * previous one's preparation (serialize, delta, encode) is done; preparation of different
+ * threads runs side by side. The receipt is awaited outside: saves still overlap in flight.
+ */
+function createThreadSequencer() {
+  const tails = new Map<string, Promise<void>>();
+  return async function inOrder<T>(threads: readonly string[], prepare: () => Promise<T>): Promise<T> {
+    const before = threads.map((t) => tails.get(t)).filter((p): p is Promise<void> => p !== undefined);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    for (const t of threads) tails.set(t, mine);
+    try {
+      if (before.length > 0) await Promise.all(before);
+      return await prepare();
+    } finally {
+      release();
+      for (const t of threads) if (tails.get(t) === mine) tails.delete(t);
+    }
+  };
+}
+
 export function createWriter(d: WriterDeps): Writer {
   let saves = 0;
+  const inOrder = createThreadSequencer();
 
   /** the event, and the channels it lists as new without a value (no blob is written for them) */
-  async function checkpointEvent(input: SaveInput): Promise<{ event: CheckpointEvent; empties: string[] }> {
+  async function checkpointEvent(input: SaveInput, ticket: DeltaTicket): Promise<{ event: CheckpointEvent; empties: string[] }> {
     if (input === null || typeof input !== 'object') invalidCheckpoint('save input must be an object');
     const ns = input.checkpointNs ?? '';
     validateThreadId(input.threadId, d.codec.options);
@@ -62,7 +91,7 @@ export function createWriter(d: WriterDeps): Writer {
       }
       const version = versions[channel];
       if (version === undefined) invalidCheckpoint(`channel "${channel}" has a value but no version in channel_versions`);
-      encoded.push(await d.deltas.encode(input.threadId, ns, channel, version, values[channel]));
+      encoded.push(await ticket.encode(input.threadId, ns, channel, version, values[channel]));
     }
     const event: CheckpointEvent = {
       type: 'checkpoint',
@@ -91,27 +120,50 @@ export function createWriter(d: WriterDeps): Writer {
     });
   }
 
-  async function append(event: ThreadlogEvent, empties?: string[]): Promise<Receipt> {
-    return track(event, d.appender.append(await d.codec.encode(event)), empties);
+  /**
+   * Builds, encodes and hands one checkpoint to the appender; resolves when it is queued.
+   * The receipt is boxed: a bare promise would be awaited along, holding the thread's turn
+   * until Kafka answers.
+   */
+  async function prepare(input: SaveInput): Promise<{ receipt: Promise<Receipt> }> {
+    const ticket = d.deltas.begin();
+    try {
+      const { event, empties } = await checkpointEvent(input, ticket);
+      const records = await d.codec.encode(event);
+      const appended = d.appender.append(records, { after: ticket.dependsOn() });
+      ticket.settle(appended);
+      const receipt = track(event, appended, empties);
+      // awaited by the caller; handled now in case that happens only after a rejection
+      receipt.catch(() => undefined);
+      return { receipt };
+    } catch (e) {
+      ticket.abandon();
+      throw e;
+    }
   }
+
+  const boxed = (receipt: Promise<Receipt>): { receipt: Promise<Receipt> } => {
+    receipt.catch(() => undefined);
+    return { receipt };
+  };
+
+  const threadOf = (input: SaveInput): string => (input !== null && typeof input === 'object' && typeof input.threadId === 'string' ? input.threadId : '');
 
   return {
     async save(input) {
-      const { event, empties } = await checkpointEvent(input);
-      return append(event, empties);
+      return (await inOrder([threadOf(input)], () => prepare(input))).receipt;
     },
 
     async saveBatch(inputs) {
-      // encoded in order (deltas of one channel build on each other), then appended in one
-      // synchronous sweep so the appender keeps their order within each thread
-      const records: Array<Awaited<ReturnType<EventCodec['encode']>>> = [];
-      const events: Array<{ event: CheckpointEvent; empties: string[] }> = [];
-      for (const input of inputs) {
-        const e = await checkpointEvent(input);
-        events.push(e);
-        records.push(await d.codec.encode(e.event));
-      }
-      return Promise.all(records.map((r, i) => track(events[i]!.event, d.appender.append(r), events[i]!.empties)));
+      // in order (deltas of one channel build on each other), each queued before the next is
+      // prepared, so the appender keeps their order within each thread
+      const receipts = await inOrder([...new Set(inputs.map(threadOf))], async () => {
+        const out: Array<Promise<Receipt>> = [];
+        // the ones queued before a failure still settle (their rejections are handled)
+        for (const input of inputs) out.push((await prepare(input)).receipt);
+        return out;
+      });
+      return Promise.all(receipts);
     },
 
     async putWrites(input) {
@@ -132,14 +184,18 @@ export function createWriter(d: WriterDeps): Writer {
         taskPath: input.taskPath ?? '',
         writes,
       };
-      return append(event);
+      return (await inOrder([input.threadId], async () => boxed(track(event, d.appender.append(await d.codec.encode(event)))))).receipt;
     },
 
     async deleteThread(threadId) {
       validateThreadId(threadId, d.codec.options);
-      // what this process remembers of the thread's lists must not be a base for new deltas
-      d.deltas.forget(threadId);
-      return append({ type: 'thread-deleted', eventId: randomUUID(), threadId, ts: Date.now() });
+      const event: ThreadlogEvent = { type: 'thread-deleted', eventId: randomUUID(), threadId, ts: Date.now() };
+      const queued = await inOrder([threadId], async () => {
+        // what this process remembers of the thread's lists must not be a base for new deltas
+        d.deltas.forget(threadId);
+        return boxed(track(event, d.appender.append(await d.codec.encode(event))));
+      });
+      return queued.receipt;
     },
 
     get saves() {

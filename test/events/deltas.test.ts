@@ -4,6 +4,7 @@ import { isThreadlogError } from '../../src/errors.ts';
 import {
   collectDeltaChain,
   createDeltaEncoder,
+  encodeAcknowledged,
   resolveChannelBytes,
   resolveChannelValue,
   resolveChannelValueWith,
@@ -45,7 +46,7 @@ describe('append deltas', () => {
       // LangGraph's reducer builds a new array holding the same message objects
       list.push(message(v));
       if (v % 7 === 0) list.push(message(1000 + v));
-      const cv = await enc.encode('t', '', 'messages', v, [...list], v === 1 ? null : v - 1);
+      const cv = await encodeAcknowledged(enc, 't', '', 'messages', v, [...list], v === 1 ? null : v - 1);
       s.put(cv);
       written.push(cv);
     }
@@ -79,7 +80,7 @@ describe('append deltas', () => {
       const list: unknown[] = [];
       for (let v = 1; v <= 20; v++) {
         list.push({ id: v, text: `m${v}, [x] "y"` });
-        const cv = await enc.encode('t', '', 'messages', v, [...list], v === 1 ? null : v - 1);
+        const cv = await encodeAcknowledged(enc, 't', '', 'messages', v, [...list], v === 1 ? null : v - 1);
         expect(cv.kind).toBe(v % 8 === 1 ? 'snapshot' : 'append');
         s.put(cv);
         const chain = await collectDeltaChain(cv, s.lookup);
@@ -98,8 +99,8 @@ describe('append deltas', () => {
   it('an append costs the new elements only', async () => {
     const enc = createDeltaEncoder({ serializer });
     const big = Array.from({ length: 200 }, (_, i) => message(i));
-    const first = await enc.encode('t', '', 'messages', 1, big);
-    const second = await enc.encode('t', '', 'messages', 2, [...big, message(999)]);
+    const first = await encodeAcknowledged(enc, 't', '', 'messages', 1, big);
+    const second = await encodeAcknowledged(enc, 't', '', 'messages', 2, [...big, message(999)]);
     expect(first.kind).toBe('snapshot');
     expect(second).toMatchObject({ kind: 'append', base: 1, depth: 1, baseLength: 200 });
     expect(second.kind === 'append' && second.items.length).toBe(1);
@@ -108,55 +109,55 @@ describe('append deltas', () => {
   it('a change that is not a pure extension makes a snapshot', async () => {
     const enc = createDeltaEncoder({ serializer });
     const list = [message(1), message(2)];
-    await enc.encode('t', '', 'messages', 1, list);
+    await encodeAcknowledged(enc, 't', '', 'messages', 1, list);
     // same objects, one mutated in place: identity would lie, bytes do not
     (list[0] as Record<string, unknown>).content = 'edited';
-    const edited = await enc.encode('t', '', 'messages', 2, [...list, message(3)]);
+    const edited = await encodeAcknowledged(enc, 't', '', 'messages', 2, [...list, message(3)]);
     expect(edited.kind).toBe('snapshot');
-    const removed = await enc.encode('t', '', 'messages', 3, list.slice(1));
+    const removed = await encodeAcknowledged(enc, 't', '', 'messages', 3, list.slice(1));
     expect(removed.kind).toBe('snapshot');
-    const reordered = await enc.encode('t', '', 'messages', 4, [message(9), list[1]]);
+    const reordered = await encodeAcknowledged(enc, 't', '', 'messages', 4, [message(9), list[1]]);
     expect(reordered.kind).toBe('snapshot');
-    const appended = await enc.encode('t', '', 'messages', 5, [message(9), list[1], message(10)]);
+    const appended = await encodeAcknowledged(enc, 't', '', 'messages', 5, [message(9), list[1], message(10)]);
     expect(appended.kind).toBe('append');
-    const notList = await enc.encode('t', '', 'messages', 6, { not: 'a list' });
+    const notList = await encodeAcknowledged(enc, 't', '', 'messages', 6, { not: 'a list' });
     expect(notList.kind).toBe('snapshot');
-    expect((await enc.encode('t', '', 'messages', 7, [1])).kind).toBe('snapshot');
+    expect((await encodeAcknowledged(enc, 't', '', 'messages', 7, [1])).kind).toBe('snapshot');
   });
 
   it('an unknown previous version makes a snapshot', async () => {
     const enc = createDeltaEncoder({ serializer });
-    await enc.encode('t', '', 'messages', 1, [1]);
+    await encodeAcknowledged(enc, 't', '', 'messages', 1, [1]);
     // the parent checkpoint has version 2, written by another process
-    expect((await enc.encode('t', '', 'messages', 3, [1, 2, 3], 2)).kind).toBe('snapshot');
-    expect((await enc.encode('t', '', 'messages', 4, [1, 2, 3, 4], 3)).kind).toBe('append');
+    expect((await encodeAcknowledged(enc, 't', '', 'messages', 3, [1, 2, 3], 2)).kind).toBe('snapshot');
+    expect((await encodeAcknowledged(enc, 't', '', 'messages', 4, [1, 2, 3, 4], 3)).kind).toBe('append');
     // never seen by this encoder
-    expect((await enc.encode('t', 'sub', 'messages', 4, [1, 2])).kind).toBe('snapshot');
-    expect((await enc.encode('other', '', 'messages', 4, [1, 2])).kind).toBe('snapshot');
+    expect((await encodeAcknowledged(enc, 't', 'sub', 'messages', 4, [1, 2])).kind).toBe('snapshot');
+    expect((await encodeAcknowledged(enc, 'other', '', 'messages', 4, [1, 2])).kind).toBe('snapshot');
     // forgotten
     enc.forget('t');
     expect(enc.trackedBytes).toBeGreaterThan(0); // 'other' is still tracked
-    expect((await enc.encode('t', '', 'messages', 5, [1, 2, 3, 4, 5], 4)).kind).toBe('snapshot');
+    expect((await encodeAcknowledged(enc, 't', '', 'messages', 5, [1, 2, 3, 4, 5], 4)).kind).toBe('snapshot');
   });
 
   it('namespaces and channels are tracked apart, even with hostile names', async () => {
     const enc = createDeltaEncoder({ serializer });
-    await enc.encode('a:b', 'c', 'messages', 1, [1]);
-    expect((await enc.encode('a', 'b:c', 'messages', 2, [1, 2])).kind).toBe('snapshot');
-    expect((await enc.encode('a:b', 'c', 'messages', 2, [1, 2])).kind).toBe('append');
+    await encodeAcknowledged(enc, 'a:b', 'c', 'messages', 1, [1]);
+    expect((await encodeAcknowledged(enc, 'a', 'b:c', 'messages', 2, [1, 2])).kind).toBe('snapshot');
+    expect((await encodeAcknowledged(enc, 'a:b', 'c', 'messages', 2, [1, 2])).kind).toBe('append');
   });
 
   it('stays within maxTrackedBytes, and then writes snapshots', async () => {
     const enc = createDeltaEncoder({ serializer, maxTrackedBytes: 4096 });
-    for (let t = 0; t < 50; t++) await enc.encode(`t${t}`, '', 'messages', 1, [message(t)]);
+    for (let t = 0; t < 50; t++) await encodeAcknowledged(enc, `t${t}`, '', 'messages', 1, [message(t)]);
     expect(enc.trackedBytes).toBeLessThanOrEqual(4096);
-    expect((await enc.encode('t0', '', 'messages', 2, [message(0), message(1)])).kind).toBe('snapshot');
-    expect((await enc.encode('t49', '', 'messages', 2, [message(49), message(1)])).kind).toBe('append');
+    expect((await encodeAcknowledged(enc, 't0', '', 'messages', 2, [message(0), message(1)])).kind).toBe('snapshot');
+    expect((await encodeAcknowledged(enc, 't49', '', 'messages', 2, [message(49), message(1)])).kind).toBe('append');
   });
 
   it('an unserializable element is refused', async () => {
     const enc = createDeltaEncoder({ serializer });
-    const e = await rejection(enc.encode('t', '', 'messages', 1, [{ n: 1n }]));
+    const e = await rejection(encodeAcknowledged(enc, 't', '', 'messages', 1, [{ n: 1n }]));
     expect(isThreadlogError(e, 'not-serializable')).toBe(true);
   });
 });
@@ -211,5 +212,94 @@ describe('resolving delta chains', () => {
     const chain = [await snap('0001.5', ['a']), await app('0002.1', '0001.5', ['b', 'c'], 1), await app('0003.9', '0002.1', [], 3)];
     expect(await resolveChannelValue(chain, serializer)).toEqual(['a', 'b', 'c']);
     expect(await resolveChannelValue([await snap(1, { x: 1 })], serializer)).toEqual({ x: 1 });
+  });
+});
+
+describe('delta bases and the log (a base is in the log before its delta, or with it)', () => {
+  type Deferred = { promise: Promise<void>; resolve(): void; reject(e: Error): void };
+  const deferred = (): Deferred => {
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => undefined);
+    return { promise, resolve, reject };
+  };
+  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+  it('a delta onto an event in flight names that append as a dependency', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    const t1 = enc.begin();
+    expect((await t1.encode('t', '', 'messages', 1, [1])).kind).toBe('snapshot');
+    const a1 = deferred();
+    t1.settle(a1.promise);
+    const t2 = enc.begin();
+    expect(await t2.encode('t', '', 'messages', 2, [1, 2])).toMatchObject({ kind: 'append', base: 1 });
+    expect(t2.dependsOn()).toEqual([a1.promise]);
+    a1.resolve();
+    await tick();
+    // acknowledged meanwhile: no longer a dependency
+    expect(t2.dependsOn()).toEqual([]);
+  });
+
+  it('a failed append is never a base, nor is anything built on it', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    const t1 = enc.begin();
+    await t1.encode('t', '', 'messages', 1, [1]);
+    t1.settle(Promise.resolve());
+    await tick();
+    const t2 = enc.begin();
+    expect(await t2.encode('t', '', 'messages', 2, [1, 2])).toMatchObject({ kind: 'append', base: 1 });
+    const a2 = deferred();
+    t2.settle(a2.promise);
+    const t3 = enc.begin();
+    expect(await t3.encode('t', '', 'messages', 3, [1, 2, 3])).toMatchObject({ kind: 'append', base: 2 });
+    const a3 = deferred();
+    t3.settle(a3.promise);
+    a2.reject(new Error('broker down'));
+    await tick();
+    // v3 builds on the failed v2 (the appender refuses it): the next save goes back to v1
+    const t4 = enc.begin();
+    expect(await t4.encode('t', '', 'messages', 4, [1, 2, 3, 4])).toMatchObject({ kind: 'append', base: 1, baseLength: 1 });
+    expect(t4.dependsOn()).toEqual([]);
+  });
+
+  it('with nothing acknowledged, a failure leaves only snapshots', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    const t1 = enc.begin();
+    await t1.encode('t', '', 'messages', 1, [1]);
+    const a1 = deferred();
+    t1.settle(a1.promise);
+    a1.reject(new Error('timed out'));
+    await tick();
+    expect((await encodeAcknowledged(enc, 't', '', 'messages', 2, [1, 2])).kind).toBe('snapshot');
+    // an event that was never appended (encoding failed after its values were built)
+    const t3 = enc.begin();
+    await t3.encode('t', '', 'messages', 3, [1, 2, 3]);
+    t3.abandon();
+    expect(await encodeAcknowledged(enc, 't', '', 'messages', 4, [1, 2, 3, 4])).toMatchObject({ kind: 'append', base: 2 });
+  });
+
+  it('a thread forgotten while an append is in flight does not get it back as a base', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    const t1 = enc.begin();
+    await t1.encode('t', '', 'messages', 1, [1]);
+    const a1 = deferred();
+    t1.settle(a1.promise);
+    enc.forget('t');
+    a1.resolve();
+    await tick();
+    expect((await encodeAcknowledged(enc, 't', '', 'messages', 2, [1, 2])).kind).toBe('snapshot');
+  });
+
+  it('a delta names an in-flight base only once that base was appended', async () => {
+    const enc = createDeltaEncoder({ serializer });
+    const t1 = enc.begin();
+    await t1.encode('t', '', 'messages', 1, [1]);
+    const t2 = enc.begin();
+    await t2.encode('t', '', 'messages', 2, [1, 2]);
+    expect(() => t2.dependsOn()).toThrow(/never appended/);
   });
 });

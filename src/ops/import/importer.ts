@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { WRITES_IDX_MAP, type CheckpointTuple } from '@langchain/langgraph-checkpoint';
 import { ThreadlogError } from '../../errors.ts';
 import type { EventCodec } from '../../events/codec.ts';
-import type { DeltaEncoder } from '../../events/deltas.ts';
+import type { DeltaEncoder, DeltaTicket } from '../../events/deltas.ts';
 import type { ChannelValue, CheckpointEvent, CheckpointHeader, Receipt, WritesEvent } from '../../events/types.ts';
 import type { Appender } from '../../kafka/appender.ts';
 import type { MetaStore } from '../../mongo/meta.ts';
@@ -142,8 +142,10 @@ export async function runImport(input: Partial<ImportOptions> & Omit<ImportOptio
     const stored = new Map<string, string>();
     const receipts: Array<Promise<Receipt>> = [];
     // awaited together below; a failure must not also surface as an unhandled rejection
-    const append = (records: Parameters<Appender['append']>[0]): void => {
-      const p = o.appender.append(records);
+    const append = (records: Parameters<Appender['append']>[0], ticket?: DeltaTicket): void => {
+      // a delta is written only after (and only if) the event holding its base is
+      const p = o.appender.append(records, ticket ? { after: ticket.dependsOn() } : {});
+      ticket?.settle(p);
       p.catch(() => undefined);
       receipts.push(p);
     };
@@ -156,41 +158,49 @@ export async function runImport(input: Partial<ImportOptions> & Omit<ImportOptio
       const { channel_values: values = {}, ...header } = t.checkpoint as typeof t.checkpoint & { channel_values?: Record<string, unknown> };
       const versions = t.checkpoint.channel_versions ?? {};
       const encoded: ChannelValue[] = [];
-      for (const [channel, version] of Object.entries(versions)) {
-        if (!Object.prototype.hasOwnProperty.call(values, channel)) continue;
-        // unchanged since a parent we import: its value is stored already
-        if (parent !== undefined && parent.checkpoint.channel_versions?.[channel] === version) continue;
-        const key = `${ns}\0${channel}\0${String(version)}`;
-        const typed = await o.codec.serialize(values[channel]);
-        const digest = createHash('sha1').update(typed.type).update(typed.value).digest('hex');
-        const before = stored.get(key);
-        if (before === digest) continue;
-        if (before !== undefined) {
-          throw new ThreadlogError(
-            'invalid-checkpoint',
-            `thread ${threadId}: channel "${channel}" has two different values under version ${String(version)} (a fork of a saver with integer versions); threadlog stores one value per version — import this thread is not possible without renumbering`,
-          );
+      const ticket = o.deltas.begin();
+      try {
+        for (const [channel, version] of Object.entries(versions)) {
+          if (!Object.prototype.hasOwnProperty.call(values, channel)) continue;
+          // unchanged since a parent we import: its value is stored already
+          if (parent !== undefined && parent.checkpoint.channel_versions?.[channel] === version) continue;
+          const key = `${ns}\0${channel}\0${String(version)}`;
+          const typed = await o.codec.serialize(values[channel]);
+          const digest = createHash('sha1').update(typed.type).update(typed.value).digest('hex');
+          const before = stored.get(key);
+          if (before === digest) continue;
+          if (before !== undefined) {
+            throw new ThreadlogError(
+              'invalid-checkpoint',
+              `thread ${threadId}: channel "${channel}" has two different values under version ${String(version)} (a fork of a saver with integer versions); threadlog stores one value per version — import this thread is not possible without renumbering`,
+            );
+          }
+          stored.set(key, digest);
+          if (existing !== undefined) continue;
+          encoded.push(await ticket.encode(threadId, ns, channel, version, values[channel], parent?.checkpoint.channel_versions?.[channel] ?? null));
         }
-        stored.set(key, digest);
-        if (existing !== undefined) continue;
-        encoded.push(await o.deltas.encode(threadId, ns, channel, version, values[channel], parent?.checkpoint.channel_versions?.[channel] ?? null));
-      }
-      if (existing !== undefined) counts.skippedCheckpoints++;
-      else {
-        const event: CheckpointEvent = {
-          type: 'checkpoint',
-          eventId: importEventId(o.source.key, threadId, ns, cpId),
-          threadId,
-          ts: Date.parse(t.checkpoint.ts) || Date.now(),
-          checkpointNs: ns,
-          checkpointId: cpId,
-          parentCheckpointId: parentId,
-          checkpoint: header as unknown as CheckpointHeader,
-          metadata: (t.metadata ?? {}) as Record<string, unknown>,
-          values: encoded,
-        };
-        append(await o.codec.encode(event));
-        counts.appendedCheckpoints++;
+        if (existing !== undefined) {
+          ticket.abandon();
+          counts.skippedCheckpoints++;
+        } else {
+          const event: CheckpointEvent = {
+            type: 'checkpoint',
+            eventId: importEventId(o.source.key, threadId, ns, cpId),
+            threadId,
+            ts: Date.parse(t.checkpoint.ts) || Date.now(),
+            checkpointNs: ns,
+            checkpointId: cpId,
+            parentCheckpointId: parentId,
+            checkpoint: header as unknown as CheckpointHeader,
+            metadata: (t.metadata ?? {}) as Record<string, unknown>,
+            values: encoded,
+          };
+          append(await o.codec.encode(event), ticket);
+          counts.appendedCheckpoints++;
+        }
+      } catch (e) {
+        ticket.abandon();
+        throw e;
       }
       const present = new Set((existing?.pendingWrites ?? []).map((w) => w.taskId));
       for (const [taskId, writes] of writesByTask(t)) {
