@@ -70,7 +70,7 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    ops = await startOpsServer({ host: env.opsHost, port: env.opsPort, registry, health: projector.health, readiness: projector.ready });
+    ops = await startOpsServer({ host: env.opsHost, port: env.opsPort, registry, health: projector.health, readiness: projector.ready, warnings: projector.warnings });
     await projector.start();
     logger.info({ ops: ops.url, group: projector.groupId, topic: projector.topic }, 'projector running');
   } catch (e) {

@@ -34,13 +34,28 @@ async function auditOne(chains: ReturnType<typeof createChainStore>, threadId: s
 }
 
 function print(io: Output, reports: AuditReport[]): void {
-  const table = new Table({ head: ['thread', 'events', 'audited', 'pending', 'docs', 'pruned', 'result'] });
+  const table = new Table({ head: ['thread', 'events', 'audited', 'pending', 'docs', 'pruned', 'deltas', 'result'] });
   for (const r of reports) {
     const f = r.first;
-    table.push([r.threadId, r.events, r.audited, r.notYetProjected, r.documents, r.pruned, f ? `${f.kind.toUpperCase()} at ${f.position.partition}:${f.position.offset}` : 'ok']);
+    const broken = r.assembly.problems[0];
+    const result = f
+      ? `${f.kind.toUpperCase()} at ${f.position.partition}:${f.position.offset}`
+      : broken
+        ? `BROKEN CHAIN at ${broken.position.partition}:${broken.position.offset}`
+        : 'ok';
+    table.push([r.threadId, r.events, r.audited, r.notYetProjected, r.documents, r.pruned, r.assembly.deltas, result]);
   }
   io.out(table.toString() + '\n');
   for (const r of reports) {
+    const problems = r.assembly.problems;
+    if (problems.length > 0) {
+      const b = problems[0]!;
+      io.out(
+        `\n${r.threadId}: ${r.assembly.brokenCheckpoints} of ${r.assembly.checkpoints} checkpoints cannot be assembled from the log; first at ${b.position.partition}:${b.position.offset} (checkpoint ${b.checkpointId}${b.checkpointNs ? `, ns ${b.checkpointNs}` : ''})\n  ${b.message}\n` +
+          `  reads of these checkpoints fail with broken-delta-chain; see docs/operations.md "Broken delta chains"\n`,
+      );
+      if (problems.length > 1) io.out(`  and ${problems.length - 1} more (--json lists them)\n`);
+    }
     if (!r.first) continue;
     io.out(`\n${r.threadId}: first divergence (${r.first.kind}) at log position ${r.first.position.partition}:${r.first.position.offset}\n  ${r.first.message}\n`);
     if (r.divergences.length > 1) io.out(`  and ${r.divergences.length - 1} more (--json lists them)\n`);

@@ -9,12 +9,15 @@
  *    reference) against the thread's stored documents — missing, extra or altered content.
  *    Documents a `threadlog prune` removed (recorded in prune markers) count as pruned.
  * The first divergence is the one at the lowest log position.
+ * 3. the delta chains over the whole log (chain-check.ts): every checkpoint can be assembled.
+ *    A broken chain is in the log itself, so log and projection may agree and still fail it.
  */
 import type { Document } from 'mongodb';
 import type { LoggedEvent } from '../events/types.ts';
 import { GENESIS_LINK, nextLink, type ChainDoc, type LinkDoc } from '../projection/chain.ts';
 import { comparePos, toPos, type Pos } from '../projection/documents.ts';
 import { createMemoryProjection } from '../projection/in-memory.ts';
+import { checkDeltaChains, type ChainCheckReport } from './chain-check.ts';
 
 export type DivergenceKind = 'missing' | 'extra' | 'altered';
 
@@ -51,6 +54,9 @@ export interface AuditReport {
   documents: number;
   pruned: number;
   chain: { head: string; count: number; expectedHead: string };
+  /** can every checkpoint be assembled from the log (append deltas whose bases are there)? */
+  assembly: ChainCheckReport;
+  /** no divergence and no broken delta chain */
   ok: boolean;
   first: Divergence | undefined;
   divergences: Divergence[];
@@ -85,6 +91,7 @@ export async function auditThread(input: AuditInput): Promise<AuditReport> {
   const docs = checkDocuments(input, window);
   divergences.push(...docs.divergences);
   divergences.sort((a, b) => comparePos(a.position, b.position));
+  const assembly = checkDeltaChains(input.events);
   return {
     threadId: input.threadId,
     events: input.events.length,
@@ -93,7 +100,8 @@ export async function auditThread(input: AuditInput): Promise<AuditReport> {
     documents: input.docs.size,
     pruned: docs.pruned,
     chain: { head: input.chain?.head ?? '', count: input.chain?.count ?? 0, expectedHead: head },
-    ok: divergences.length === 0,
+    assembly,
+    ok: divergences.length === 0 && assembly.problems.length === 0,
     first: divergences[0],
     divergences,
   };

@@ -16,6 +16,8 @@ export interface OpsServerOptions {
   health: () => string[];
   /** reasons the process is not ready; empty when ready */
   readiness: () => string[];
+  /** listed by /healthz without failing it: problems a restart would not mend */
+  warnings?: () => string[];
 }
 
 export interface OpsServer {
@@ -41,8 +43,9 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     }
     if (path === '/healthz' || path === '/readyz') {
       const reasons = path === '/healthz' ? options.health() : options.readiness();
+      const warnings = path === '/healthz' ? (options.warnings?.() ?? []) : [];
       res.writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ok: reasons.length === 0, reasons }));
+      res.end(JSON.stringify({ ok: reasons.length === 0, reasons, ...(warnings.length > 0 ? { warnings } : {}) }));
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });

@@ -57,9 +57,12 @@ export const ids = {
   head: (thread: string, ns: string): string => join('head', [thread, ns]),
   tombstone: (thread: string): string => join('tomb', [thread]),
   offset: (topic: string, partition: number): string => `${join('offset', [topic])}:${partition}`,
+  /** a delta the projector found without its base (projector/missing-bases.ts) */
+  brokenDelta: (thread: string, ns: string, channel: string, version: ChannelVersion): string =>
+    `${join('broken', [thread, ns, channel])}:${encodeVersion(version)}`,
 };
 
-export type IdKind = 'cp' | 'blob' | 'w' | 'head' | 'offset';
+export type IdKind = 'cp' | 'blob' | 'w' | 'head' | 'offset' | 'broken';
 
 /**
  * The `_id` range holding every document of `kind` for one thread, or one (thread, ns), or

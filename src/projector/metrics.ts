@@ -13,6 +13,8 @@ export interface ProjectorMetrics {
   countDeadLetter(reason: string): void;
   countRetry(what: RetryCause): void;
   setPaused(what: RetryCause, paused: boolean): void;
+  /** an append delta projected without its base (projector/missing-bases.ts) */
+  countBrokenDelta(): void;
 }
 
 /** what a retried step waits for */
@@ -61,7 +63,13 @@ export function createProjectorMetrics(registry: Registry, prefix = 'threadlog_'
     labelNames: ['service'],
     registers: [registry],
   });
+  const broken = new Counter({
+    name: `${prefix}projector_broken_deltas_total`,
+    help: 'Append deltas projected whose base is neither in the projection nor earlier in the log: those checkpoints cannot be read',
+    registers: [registry],
+  });
   return {
+    countBrokenDelta: () => broken.inc(),
     setLag: (p, n) => lag.set({ partition: String(p) }, n),
     removePartition: (p) => lag.remove({ partition: String(p) }),
     countApplied: (type, applied) => events.inc({ type, applied: String(applied) }),
@@ -83,4 +91,5 @@ export const noopProjectorMetrics: ProjectorMetrics = {
   countDeadLetter: () => undefined,
   countRetry: () => undefined,
   setPaused: () => undefined,
+  countBrokenDelta: () => undefined,
 };

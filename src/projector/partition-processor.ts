@@ -13,10 +13,12 @@ import type { CheckpointRecord } from '../mongo/records.ts';
 import { isThreadlogError } from '../errors.ts';
 import { createChunkAssembler, type ChunkAssembler, type ChunkAssemblerOptions, type IncompleteSequence, type LogRecord } from '../events/chunks.ts';
 import type { EventCodec } from '../events/codec.ts';
-import type { CheckpointEvent, LogPosition } from '../events/types.ts';
+import type { ChannelVersion, CheckpointEvent, LogPosition } from '../events/types.ts';
+import type { BrokenDelta } from '../mongo/problem-store.ts';
+import { createKnownVersions, lookupGroups, rememberProjected, unresolvedBases, versionKey, type BaseRef } from './missing-bases.ts';
 import { headerNames, headerString, keyString } from '../events/wire.ts';
 import type { Logger } from '../logger.ts';
-import { compareHeads, toPos, type PositionedEvent } from '../projection/documents.ts';
+import { compareHeads, toPos, type Pos, type PositionedEvent } from '../projection/documents.ts';
 import type { RedisCache } from '../redis/cache.ts';
 import { toDeadLetter, type DeadLetterRecord, type Poison } from './dead-letter.ts';
 import type { ProjectorMetrics } from './metrics.ts';
@@ -25,6 +27,15 @@ import { withRetry, type BackoffOptions, type RetryHooks } from './retry.ts';
 /** The part of ProjectionStore the projector writes through (tests pass failing fakes). */
 export interface ProjectionApplier {
   applyBatch(events: readonly PositionedEvent[], options?: ApplyBatchOptions): Promise<BatchResult>;
+}
+
+/** Where the projector checks delta bases and reports the broken ones (missing-bases.ts). */
+export interface BaseChecks {
+  /** of these (channel, version) pairs of one (thread, ns), the ones the projection holds */
+  present(threadId: string, ns: string, versions: ReadonlyArray<readonly [string, ChannelVersion]>): Promise<Array<[string, ChannelVersion]>>;
+  record(problems: readonly BrokenDelta[]): Promise<void>;
+  /** a thread was deleted: its reports before `before` go with it */
+  clearThread(threadId: string, before: Pos): Promise<void>;
 }
 
 export type CacheUpkeep = Pick<RedisCache, 'advanceHead' | 'setCheckpoint' | 'deleteThread' | 'publishWatermarks'>;
@@ -36,6 +47,10 @@ export interface PartitionProcessorOptions {
   /** absent: no Redis, only MongoDB is kept */
   cache: CacheUpkeep | undefined;
   sendDeadLetters(records: DeadLetterRecord[]): Promise<void>;
+  /** absent: deltas are projected without looking for their bases */
+  bases?: BaseChecks;
+  /** told of every broken delta found (after it is recorded) */
+  onBrokenDeltas?(problems: readonly BrokenDelta[]): void;
   metrics: ProjectorMetrics;
   logger: Logger;
   backoff: BackoffOptions;
@@ -119,6 +134,52 @@ export function slices(events: readonly PositionedEvent[], maxThreads: number, m
 export function createPartitionProcessor(o: PartitionProcessorOptions): PartitionProcessor {
   const states = new Map<number, PartitionState>();
   const log = o.logger.child({ component: 'projector', topic: o.topic });
+  // versions this processor projected lately: their deltas need no lookup
+  const known = createKnownVersions();
+
+  /** appends of the batch whose base is neither earlier in it nor in the projection */
+  async function missingBases(events: readonly PositionedEvent[], hooks: RetryHooks): Promise<BaseRef[]> {
+    const bases = o.bases;
+    if (bases === undefined) return [];
+    const unresolved = unresolvedBases(events, known);
+    if (unresolved.length === 0) return [];
+    const found = new Set<string>();
+    for (const g of lookupGroups(unresolved)) {
+      const present = await withRetry('mongo', () => bases.present(g.threadId, g.checkpointNs, g.versions), hooks, o.backoff);
+      for (const [channel, version] of present) found.add(JSON.stringify([g.threadId, versionKey(g.checkpointNs, channel, version)]));
+    }
+    return unresolved.filter((r) => !found.has(JSON.stringify([r.threadId, versionKey(r.checkpointNs, r.channel, r.base)])));
+  }
+
+  async function reportBroken(missing: readonly BaseRef[], events: readonly PositionedEvent[], hidden: ReadonlySet<number>, hooks: RetryHooks): Promise<void> {
+    const bases = o.bases;
+    if (bases === undefined) return;
+    const now = Date.now();
+    const problems: BrokenDelta[] = missing
+      .filter((r) => !hidden.has(r.event))
+      .map((r) => ({
+        threadId: r.threadId,
+        checkpointNs: r.checkpointNs,
+        checkpointId: r.checkpointId,
+        channel: r.channel,
+        version: r.version,
+        base: r.base,
+        pos: toPos(events[r.event]!.position),
+        message: `channel "${r.channel}" version ${String(r.version)} appends to version ${String(r.base)}, which is not in the projection (nor earlier in the log): checkpoint ${r.checkpointId} cannot be read`,
+        detectedAt: now,
+      }));
+    if (problems.length > 0) {
+      await withRetry('mongo', () => bases.record(problems), hooks, o.backoff);
+      for (const p of problems) {
+        o.metrics.countBrokenDelta();
+        log.warn({ threadId: p.threadId, checkpointNs: p.checkpointNs, checkpointId: p.checkpointId, channel: p.channel, version: p.version, base: p.base, partition: p.pos.partition, offset: p.pos.offset }, 'delta without its base: this checkpoint cannot be read (see docs/operations.md "Broken delta chains")');
+      }
+      o.onBrokenDeltas?.(problems);
+    }
+    for (const [i, { event, position }] of events.entries()) {
+      if (event.type === 'thread-deleted' && !hidden.has(i)) await withRetry('mongo', () => bases.clearThread(event.threadId, toPos(position)), hooks, o.backoff);
+    }
+  }
 
   function stateFor(partition: number, firstOffset: bigint): PartitionState {
     let st = states.get(partition);
@@ -254,6 +315,10 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     // slice's MongoDB apply (it only needs its own slice in MongoDB first). The offsets and
     // the watermark go with the last slice, after every upkeep: claims stay last.
     const recordsByOffset = new Map(complete.map((r) => [r.offset, r]));
+    const missing = await missingBases(events, hooks);
+    // events the projection refused as hidden by a tombstone: not projected, nothing to report
+    const hidden = new Set<number>();
+    let sliceStart = 0;
     const parts = slices(events, o.maxThreadsPerApply ?? defaultMaxThreadsPerApply, o.maxEventsPerApply ?? defaultMaxEventsPerApply);
     const upkeeps: Array<Promise<void>> = [];
     try {
@@ -261,7 +326,11 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
         const last = i === parts.length - 1;
         if (part.length === 0 && !(last && through >= 0n)) continue;
         const result = await apply(partition, part, recordsByOffset, last ? through : -1n, hooks);
-        result?.results.forEach((r, j) => o.metrics.countApplied(part[j]!.event.type, r.applied));
+        result?.results.forEach((r, j) => {
+          o.metrics.countApplied(part[j]!.event.type, r.applied);
+          if (!r.applied && r.reason === 'tombstoned') hidden.add(sliceStart + j);
+        });
+        sliceStart += part.length;
         log.debug({ partition, through: String(through), slice: i, counts: result?.counts }, 'batch applied');
         if (o.cache && part.length > 0) {
           const cache = o.cache;
@@ -276,6 +345,8 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
       await Promise.allSettled(upkeeps);
     }
     await Promise.all(upkeeps);
+    await reportBroken(missing, events, hidden, hooks);
+    rememberProjected(events, known);
     if (o.cache && through >= 0n) {
       const cache = o.cache;
       // after the entries: a reader that sees the watermark finds the heads it covers
@@ -288,6 +359,9 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
   return {
     process,
     drop: (partition) => states.delete(partition),
-    dropAll: () => states.clear(),
+    dropAll: () => {
+      states.clear();
+      known.clear();
+    },
   };
 }

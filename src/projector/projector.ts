@@ -19,6 +19,7 @@ import { checkpointsTopic, deadLetterTopic, ensureTopics } from '../kafka/topics
 import { silentLogger, type Logger } from '../logger.ts';
 import { createProjectionStore, type ProjectionStore } from '../mongo/projection-store.ts';
 import { createRedisCache } from '../redis/cache.ts';
+import { createProblemStore, type BrokenDelta } from '../mongo/problem-store.ts';
 import type { DeadLetterRecord } from './dead-letter.ts';
 import { createProjectorMetrics, type RetryCause } from './metrics.ts';
 import { createCoalescingApplier, defaultCoalescingOptions } from './coalesce.ts';
@@ -26,6 +27,9 @@ import { createPartitionProcessor, defaultMaxEventsPerApply, defaultMaxThreadsPe
 import { defaultBackoffOptions, type BackoffOptions, type RetryHooks } from './retry.ts';
 
 const { Partitioners } = kafkajs;
+
+// broken delta chains named in warnings(); all of them are counted and recorded
+const MAX_WARNINGS = 10;
 
 export interface ProjectorOptions {
   topicPrefix: string;
@@ -115,6 +119,11 @@ export interface Projector {
   ready(): string[];
   /** reasons the process should be restarted; empty when healthy */
   health(): string[];
+  /**
+   * what an operator should look at that a restart will not mend: broken delta chains this
+   * projector found (docs/operations.md); bounded to the most recent ones
+   */
+  warnings(): string[];
   lag(): Map<number, PartitionLag>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -147,6 +156,9 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
   ownRedis?.on('error', (e: Error) => log.debug({ err: e.message }, 'redis connection error'));
   const redis = o.redis ?? ownRedis;
   const store: ProjectionStore = createProjectionStore({ db, generation: o.generation, logger: o.logger });
+  const problems = createProblemStore(db, o.generation);
+  let brokenDeltas = 0;
+  const recentBroken: BrokenDelta[] = [];
   let setupDone: Promise<void> | undefined;
 
   let consumer: Consumer | undefined;
@@ -177,6 +189,16 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
     ),
     cache: redis ? createRedisCache({ redis, prefix: o.redisPrefix, logger: o.logger }) : undefined,
     sendDeadLetters: sendDeadLetters,
+    bases: {
+      present: async (threadId, ns, versions) => (await store.getBlobs(threadId, ns, versions)).map((v) => [v.channel, v.version]),
+      record: (ps) => problems.record(ps),
+      clearThread: (threadId, before) => problems.clearThread(threadId, before),
+    },
+    onBrokenDeltas(ps) {
+      brokenDeltas += ps.length;
+      recentBroken.push(...ps);
+      recentBroken.splice(0, Math.max(0, recentBroken.length - MAX_WARNINGS));
+    },
     metrics,
     logger: o.logger,
     backoff: o.backoff,
@@ -318,6 +340,13 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       if (crashed) reasons.push(crashed);
       if (state === 'stopped') reasons.push('projector stopped');
       return reasons;
+    },
+    warnings() {
+      if (brokenDeltas === 0) return [];
+      return [
+        `${brokenDeltas} append delta(s) projected without their base since start: those checkpoints cannot be read (threadlog audit <thread> names them; docs/operations.md "Broken delta chains")`,
+        ...recentBroken.map((p) => `broken delta: thread ${JSON.stringify(p.threadId)} checkpoint ${p.checkpointId} channel "${p.channel}" version ${String(p.version)} → missing base ${String(p.base)} at ${p.pos.partition}:${p.pos.offset}`),
+      ];
     },
     lag: () => new Map(lags),
     [Symbol.asyncDispose]: stop,

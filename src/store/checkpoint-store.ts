@@ -32,6 +32,7 @@ import { createSessionTracker } from './session.ts';
 import type { CheckpointStore, StoreStats } from './types.ts';
 import { createWatermarkWaiter } from './watermarks.ts';
 import { createMetaStore } from '../mongo/meta.ts';
+import { createProblemStore } from '../mongo/problem-store.ts';
 import { followGeneration, resolveServedGeneration, type ServedGeneration } from './generation-follow.ts';
 import { createWriter } from './writer.ts';
 
@@ -266,7 +267,17 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     },
 
     health: () =>
-      checkHealth({ requirements, db: conn.db, redis: conn.redis, waiter: side.waiter, partitions: o.partitions, maxHealthyLag: o.maxHealthyLag, timeoutMs: Math.max(1_000, o.redisTimeoutMs), stats }),
+      checkHealth({
+        requirements,
+        db: conn.db,
+        redis: conn.redis,
+        waiter: side.waiter,
+        partitions: o.partitions,
+        maxHealthyLag: o.maxHealthyLag,
+        timeoutMs: Math.max(1_000, o.redisTimeoutMs),
+        stats,
+        brokenDeltas: () => createProblemStore(conn.db, side.generation).count(),
+      }),
     stats,
     close,
     [Symbol.asyncDispose]: close,

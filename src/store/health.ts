@@ -38,20 +38,29 @@ export interface HealthDeps {
   maxHealthyLag: number;
   timeoutMs: number;
   stats(): StoreStats;
+  /** append deltas the projector recorded without their base (projector/missing-bases.ts) */
+  brokenDeltas?(): Promise<number>;
 }
 
 export async function checkHealth(d: HealthDeps): Promise<HealthReport> {
   let ends = new Map<number, bigint>();
+  let broken = 0;
   const [kafka, mongodb, redis] = await Promise.all([
     // the end offsets are the Kafka round trip and feed the lag
     timed(async () => (ends = await d.requirements.lastOffsets()), d.timeoutMs),
-    timed(() => d.db.command({ ping: 1 }), d.timeoutMs),
+    timed(async () => {
+      await d.db.command({ ping: 1 });
+      broken = (await d.brokenDeltas?.()) ?? 0;
+    }, d.timeoutMs),
     d.redis === undefined ? Promise.resolve<Probe>({ ok: false, latencyMs: 0, error: 'not configured' }) : timed(() => d.redis!.ping(), d.timeoutMs),
   ]);
   const reasons: string[] = [];
   if (!kafka.ok) reasons.push(`kafka: ${kafka.error}`);
   if (!mongodb.ok) reasons.push(`mongodb: ${mongodb.error}`);
   if (!redis.ok) reasons.push(`redis: ${redis.error} (reads go to MongoDB)`);
+  if (broken > 0) {
+    reasons.push(`${broken} checkpoint value(s) are append deltas without their base in the log: those checkpoints cannot be read (threadlog audit names them; docs/operations.md "Broken delta chains")`);
+  }
 
   const lag: Record<number, number> = {};
   if (kafka.ok && (redis.ok || mongodb.ok)) {

@@ -6,13 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { ThreadlogError, isThreadlogError } from '../../src/errors.ts';
 import { createEventCodec } from '../../src/events/codec.ts';
 import type { LogRecord } from '../../src/events/chunks.ts';
-import type { ThreadlogEvent } from '../../src/events/types.ts';
+import type { ChannelValue, ChannelVersion, ThreadlogEvent } from '../../src/events/types.ts';
+import type { BrokenDelta } from '../../src/mongo/problem-store.ts';
 import type { BatchResult } from '../../src/mongo/apply.ts';
 import type { PositionedEvent } from '../../src/projection/documents.ts';
 import {
   backoffDelay,
   createPartitionProcessor,
   noopProjectorMetrics,
+  type BaseChecks,
   type CacheUpkeep,
   type DeadLetterRecord,
   type RetryHooks,
@@ -47,7 +49,7 @@ interface Fake {
   retries: string[];
 }
 
-function setup({ failApply = 0, failCache = 0, maxThreadsPerApply = 32 } = {}) {
+function setup({ failApply = 0, failCache = 0, maxThreadsPerApply = 32, bases = undefined as BaseChecks | undefined, tombstoned = new Set<string>() } = {}) {
   const fake: Fake = { applied: [], dead: [], heads: [], watermarks: [], retries: [] };
   let applyFailures = failApply;
   let cacheFailures = failCache;
@@ -79,7 +81,7 @@ function setup({ failApply = 0, failCache = 0, maxThreadsPerApply = 32 } = {}) {
           throw unavailable('mongo');
         }
         fake.applied.push({ events, through: options?.through?.[0]?.offset });
-        return { results: events.map(() => ({ applied: true })), counts: { events: events.length, applied: events.length, skipped: {}, inserted: 0, replaced: 0, deleted: 0 } };
+        return { results: events.map((e) => (tombstoned.has(e.event.threadId) ? { applied: false, reason: 'tombstoned' } : { applied: true })), counts: { events: events.length, applied: events.length, skipped: {}, inserted: 0, replaced: 0, deleted: 0 } };
       },
     },
     cache,
@@ -88,6 +90,7 @@ function setup({ failApply = 0, failCache = 0, maxThreadsPerApply = 32 } = {}) {
     logger: silentLogger,
     backoff: fastBackoff,
     maxThreadsPerApply,
+    ...(bases ? { bases } : {}),
   });
   let going = true;
   const hooks: RetryHooks = {
@@ -180,6 +183,47 @@ describe('partition processor', () => {
     expect(fake.applied.map((a) => a.through)).toEqual([undefined, undefined, '5']);
     expect(fake.watermarks).toEqual(['0:5']);
     expect(done.through).toBe('5');
+  });
+
+  it('reports appends whose base is neither earlier in the batch nor projected, looking up only what it does not know', async () => {
+    const projected = new Set(['y|4']);
+    const lookups: string[] = [];
+    const recorded: BrokenDelta[] = [];
+    const cleared: string[] = [];
+    const bases: BaseChecks = {
+      present: async (threadId, _ns, versions) => {
+        lookups.push(...versions.map(([, v]) => `${threadId}|${String(v)}`));
+        return versions.filter(([, v]) => projected.has(`${threadId}|${String(v)}`)).map(([c, v]) => [c, v]);
+      },
+      record: async (ps) => void recorded.push(...ps),
+      clearThread: async (t) => void cleared.push(t),
+    };
+    const { processor, hooks } = setup({ bases, tombstoned: new Set(['z']) });
+    const snap = (version: ChannelVersion): ChannelValue => ({ kind: 'snapshot', channel: 'messages', version, value: bytes(4) });
+    const app = (version: ChannelVersion, base: ChannelVersion): ChannelValue => ({ kind: 'append', channel: 'messages', version, base, depth: 1, items: [bytes(2)] });
+    const cp = (threadId: string, checkpointId: string, values: ChannelValue[]) => {
+      const e = checkpointEvent({ threadId, checkpointId, values });
+      return { ...e, checkpoint: { ...e.checkpoint, channel_versions: { messages: values[0]!.version } } };
+    };
+    const first = [
+      cp('x', 'x1', [snap(1)]),
+      cp('x', 'x2', [app(2, 1)]), // base earlier in the batch
+      cp('y', 'y5', [app(5, 4)]), // base projected before
+      cp('y', 'y7', [app(7, 6)]), // base nowhere
+      cp('z', 'z2', [app(2, 1)]), // hidden by a tombstone: not projected, not reported
+    ];
+    await processor.process(0, await recordsOf(first), hooks);
+    expect(lookups.sort()).toEqual(['y|4', 'y|6', 'z|1']);
+    expect(recorded.map((p) => [p.threadId, p.checkpointId, p.version, p.base, p.pos.offset])).toEqual([['y', 'y7', 7, 6, 3]]);
+    // versions projected by this processor need no lookup later
+    lookups.length = 0;
+    await processor.process(0, await recordsOf([cp('x', 'x3', [app(3, 2)]), cp('y', 'y8', [app(8, 7)])], 5), hooks);
+    expect(lookups).toEqual([]);
+    // a delete in the batch: nothing before it is a base any more
+    const deleted: ThreadlogEvent = { type: 'thread-deleted', eventId: 'del', threadId: 'x', ts: 1 };
+    await processor.process(0, await recordsOf([deleted, cp('x', 'x4', [app(4, 3)])], 7), hooks);
+    expect(recorded.map((p) => p.checkpointId)).toEqual(['y7', 'x4']);
+    expect(cleared).toEqual(['x']);
   });
 
   it('back-off grows exponentially up to its cap', () => {
