@@ -2,7 +2,8 @@
  * The projector process: `npm run projector` or `threadlog projector`. Environment in
  * (src/cli/env.ts), pino logs out, /metrics /healthz /readyz on THREADLOG_OPS_HOST:PORT.
  * SIGTERM/SIGINT stop it gracefully (the batch in progress finishes and is committed); a
- * second signal exits at once. Fatal errors exit non-zero with a message saying what to do.
+ * second signal exits at once. Start-up waits for Kafka with back-off (not ready on /readyz
+ * meanwhile); fatal errors exit non-zero with a message saying what to do.
  */
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
@@ -74,9 +75,12 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
     await projector.start();
     logger.info({ ops: ops.url, group: projector.groupId, topic: projector.topic }, 'projector running');
   } catch (e) {
-    logger.fatal({ err: e }, 'projector failed to start');
-    process.stderr.write(`threadlog projector: ${advice(e, env)}\n`);
-    shutdown(1, 'start failed');
+    // a signal while start-up waited for Kafka is a stop, not a failure
+    if (!stopping) {
+      logger.fatal({ err: e }, 'projector failed to start');
+      process.stderr.write(`threadlog projector: ${advice(e, env)}\n`);
+      shutdown(1, 'start failed');
+    }
   }
   const watch = setInterval(() => {
     const sick = projector.health().filter((r) => r !== 'projector stopped');

@@ -24,7 +24,7 @@ import type { DeadLetterRecord } from './dead-letter.ts';
 import { createProjectorMetrics, type RetryCause } from './metrics.ts';
 import { createCoalescingApplier, defaultCoalescingOptions } from './coalesce.ts';
 import { createPartitionProcessor, defaultMaxEventsPerApply, defaultMaxThreadsPerApply } from './partition-processor.ts';
-import { defaultBackoffOptions, type BackoffOptions, type RetryHooks } from './retry.ts';
+import { defaultBackoffOptions, withRetry, type BackoffOptions, type RetryHooks } from './retry.ts';
 
 const { Partitioners } = kafkajs;
 
@@ -66,6 +66,8 @@ export interface ProjectorOptions {
   /** how long an idle fetch waits at the broker; also bounds how long stop() waits for it */
   maxWaitTimeMs: number;
   backoff: BackoffOptions;
+  /** between start attempts while Kafka does not answer (start waits until it does or stop()) */
+  startBackoff: BackoffOptions;
   /** distinct threads per MongoDB apply (partition-processor.ts says why it is bounded) */
   maxThreadsPerApply: number;
   maxEventsPerApply: number;
@@ -94,6 +96,7 @@ export const defaultProjectorOptions = {
   mongoServerSelectionTimeoutMs: 3_000,
   redisCommandTimeoutMs: 5_000,
   backoff: defaultBackoffOptions,
+  startBackoff: { ...defaultBackoffOptions, initialMs: 500, maxMs: 15_000 },
   maxThreadsPerApply: defaultMaxThreadsPerApply,
   maxEventsPerApply: defaultMaxEventsPerApply,
   maxEventsPerCombinedApply: defaultCoalescingOptions.maxEvents,
@@ -166,6 +169,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
   let state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   let joined = false;
   let crashed: string | undefined;
+  let waitingFor: string | undefined;
   let stopped: Promise<void> | undefined;
   const paused = new Map<RetryCause, string>();
   const lags = new Map<number, PartitionLag>();
@@ -263,9 +267,42 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
     metrics.observeBatch((performance.now() - started) / 1000, done.events);
   }
 
+  /**
+   * Start-up waits for Kafka with back-off (not ready meanwhile, a log line per attempt)
+   * instead of failing: a projector started before its broker, or during an outage, starts
+   * projecting once Kafka answers. MongoDB and Redis are waited for by the first batch's
+   * retried steps. Only what waiting cannot mend (a topic that differs) ends the start.
+   */
   async function start(): Promise<void> {
     if (state !== 'new') throw new ThreadlogError('invalid-options', `projector ${groupId} was already started`);
     state = 'starting';
+    const hooks: RetryHooks = {
+      keepGoing: () => state === 'starting',
+      heartbeat: async () => undefined,
+      onRetry(_cause, error, attempt, delayMs) {
+        waitingFor = `waiting for Kafka (${o.brokers?.join(',') ?? 'the client passed in'}) to start, attempt ${attempt}: ${error.message}`;
+        metrics.countRetry('kafka');
+        metrics.setPaused('kafka', true);
+        log.warn({ attempt, delayMs, err: error.message }, 'waiting for Kafka to start the projector, retrying with back-off');
+      },
+      onRecovered(_cause, attempts) {
+        waitingFor = undefined;
+        metrics.setPaused('kafka', false);
+        log.info({ attempts }, 'Kafka answers: starting the projector');
+      },
+    };
+    try {
+      await withRetry('kafka', connect, hooks, o.startBackoff);
+      state = 'running';
+      log.info({ topic, generation: o.generation }, 'projector started');
+    } catch (e) {
+      waitingFor = undefined;
+      await stop();
+      throw mapKafkaError(e, `starting projector ${groupId}`, 'kafka-unavailable');
+    }
+  }
+
+  async function connect(): Promise<void> {
     try {
       if (o.ensureTopics) {
         const admin = kafka.admin();
@@ -301,10 +338,13 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
       await consumer.run({ eachBatch, eachBatchAutoResolve: false, autoCommit: false, partitionsConsumedConcurrently: o.partitionsConsumedConcurrently });
-      state = 'running';
-      log.info({ topic, generation: o.generation }, 'projector started');
     } catch (e) {
-      await stop();
+      // start over from nothing at the next attempt
+      const [c, p] = [consumer, producer];
+      consumer = undefined;
+      producer = undefined;
+      await c?.disconnect().catch(() => undefined);
+      await p?.disconnect().catch(() => undefined);
       throw mapKafkaError(e, `starting projector ${groupId}`, 'kafka-unavailable');
     }
   }
@@ -330,7 +370,8 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
     stop,
     ready() {
       const reasons: string[] = [];
-      if (state !== 'running') reasons.push(`projector is ${state}`);
+      if (waitingFor !== undefined) reasons.push(waitingFor);
+      else if (state !== 'running') reasons.push(`projector is ${state}`);
       else if (!joined) reasons.push('not yet a member of the consumer group');
       if (crashed) reasons.push(crashed);
       return [...reasons, ...paused.values()];

@@ -93,7 +93,7 @@ export interface CheckpointStoreOptions {
   /** create the topics when missing and refuse a mismatching one */
   ensureTopics: boolean;
   /** appender tuning (linger, batch and buffer sizes) */
-  appender: Partial<Pick<AppenderOptions, 'lingerMs' | 'maxBatchBytes' | 'maxBufferedBytes' | 'ackTimeoutMs'>>;
+  appender: Partial<Pick<AppenderOptions, 'lingerMs' | 'maxBatchBytes' | 'maxBufferedBytes' | 'ackTimeoutMs' | 'appendTimeoutMs'>>;
   /** append deltas: a full snapshot of a list channel every this many versions */
   snapshotEvery: number;
   /** page size of list/stream queries */

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { waitFor } from './isolation.ts';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -24,6 +25,8 @@ export interface PrivateKafka {
   dir: string;
   logFile: string;
   pid(): number | undefined;
+  /** with `proxied`: the TCP proxy clients go through (its `stall` is a broker that never answers) */
+  proxy: TcpProxy | undefined;
   /** kill -9 and wait until the process is gone */
   kill(): Promise<void>;
   /** start again on the same data dir and wait until it serves metadata */
@@ -35,6 +38,11 @@ export interface PrivateKafka {
 export interface PrivateKafkaOptions {
   version?: string;
   heap?: string;
+  /**
+   * advertise a TCP proxy's port instead of the broker's own, so every client connection
+   * (bootstrap and after the metadata) goes through the proxy
+   */
+  proxied?: boolean;
 }
 
 async function freePort(): Promise<number> {
@@ -49,7 +57,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startPrivateKafka({ version = '4.1.1', heap = '384m' }: PrivateKafkaOptions = {}): Promise<PrivateKafka> {
+export async function startPrivateKafka({ version = '4.1.1', heap = '384m', proxied = false }: PrivateKafkaOptions = {}): Promise<PrivateKafka> {
   const localDir = process.env.THREADLOG_LOCAL_DIR ?? path.join(root, '.local');
   const lib = path.join(localDir, 'kafka', `lib-${version}`);
   const dir = await mkdtemp(path.join(tmpdir(), 'threadlog-kafka-'));
@@ -58,6 +66,8 @@ export async function startPrivateKafka({ version = '4.1.1', heap = '384m' }: Pr
   const port = await freePort();
   let ctrlPort = await freePort();
   while (ctrlPort === port) ctrlPort = await freePort();
+  const proxy = proxied ? await startTcpProxy({ host: '127.0.0.1', port }) : undefined;
+  const advertised = proxy?.port ?? port;
   const conf = path.join(dir, 'server.properties');
   const logFile = path.join(dir, 'kafka.log');
   await writeFile(
@@ -67,7 +77,7 @@ export async function startPrivateKafka({ version = '4.1.1', heap = '384m' }: Pr
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${ctrlPort}`,
       `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${ctrlPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${advertised}`,
       'controller.listener.names=CONTROLLER',
       'inter.broker.listener.name=PLAINTEXT',
       'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
@@ -107,6 +117,7 @@ export async function startPrivateKafka({ version = '4.1.1', heap = '384m' }: Pr
     await run('java', [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', conf], { timeout: 60_000 });
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
+    await proxy?.close();
     throw new Error(`private Kafka: storage format failed (are the jars in ${lib}? run npm run infra:up)`, { cause: e });
   }
 
@@ -116,7 +127,7 @@ export async function startPrivateKafka({ version = '4.1.1', heap = '384m' }: Pr
     child?.kill('SIGKILL');
   };
   process.on('exit', onExit);
-  const brokers = [`127.0.0.1:${port}`];
+  const brokers = [`127.0.0.1:${advertised}`];
 
   async function start(): Promise<void> {
     const fd = openSync(logFile, 'a');
@@ -162,11 +173,13 @@ export async function startPrivateKafka({ version = '4.1.1', heap = '384m' }: Pr
     await kill();
     process.off('exit', onExit);
     await rm(dir, { recursive: true, force: true });
+    await proxy?.close();
     throw e;
   });
 
   return {
     brokers,
+    proxy,
     dir,
     logFile,
     pid: () => child?.pid,
@@ -182,6 +195,7 @@ export async function startPrivateKafka({ version = '4.1.1', heap = '384m' }: Pr
       await kill();
       process.off('exit', onExit);
       await rm(dir, { recursive: true, force: true });
+      await proxy?.close();
     },
   };
 }
