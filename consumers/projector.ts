@@ -44,6 +44,8 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
     mongoDbName: env.mongoDb,
     redisUrl: env.redisUrl,
     redisPrefix,
+    sessionTimeoutMs: env.projectorSessionTimeoutMs,
+    heartbeatIntervalMs: env.projectorHeartbeatMs,
     registry,
     logger,
   });

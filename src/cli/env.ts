@@ -22,6 +22,10 @@ const schema = z.object({
   THREADLOG_OPS_HOST: z.string().min(1).default('127.0.0.1'),
   THREADLOG_OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   THREADLOG_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  // how long a dead projector keeps its partitions, and how often a live one says it lives
+  // (defaults measured by bench/failover.ts; docs/operations.md "After a projector dies")
+  THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(10_000),
+  THREADLOG_PROJECTOR_HEARTBEAT_MS: z.coerce.number().int().min(100).default(1_000),
 });
 
 export interface ThreadlogEnv {
@@ -37,6 +41,8 @@ export interface ThreadlogEnv {
   opsHost: string;
   /** 0 picks a free port */
   opsPort: number;
+  projectorSessionTimeoutMs: number;
+  projectorHeartbeatMs: number;
 }
 
 export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
@@ -46,6 +52,9 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     throw new Error(`invalid environment: ${issues}`);
   }
   const e = parsed.data;
+  if (e.THREADLOG_PROJECTOR_HEARTBEAT_MS * 3 > e.THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS) {
+    throw new Error('invalid environment: THREADLOG_PROJECTOR_HEARTBEAT_MS must be at most a third of THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS (a member that misses two heartbeats must still be alive)');
+  }
   return {
     kafkaBrokers: (e.THREADLOG_KAFKA_BROKERS ?? `127.0.0.1:${e.THREADLOG_KAFKA_PORT}`).split(',').map((s) => s.trim()),
     mongoUrl: e.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${e.THREADLOG_MONGO_PORT}/`,
@@ -58,5 +67,7 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     redisPrefix: e.THREADLOG_REDIS_PREFIX,
     opsHost: e.THREADLOG_OPS_HOST,
     opsPort: e.THREADLOG_OPS_PORT,
+    projectorSessionTimeoutMs: e.THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS,
+    projectorHeartbeatMs: e.THREADLOG_PROJECTOR_HEARTBEAT_MS,
   };
 }

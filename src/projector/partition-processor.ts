@@ -75,6 +75,8 @@ export interface PartitionProcessorOptions {
 // no longer caught up in 150 s with 16/24). Bound them only where the pool is the risk; the
 // lasting fix is to cut the bulks into small commands inside src/mongo.
 export const defaultMaxThreadsPerApply = Infinity;
+// (thread, ns) groups of delta bases looked up at once (missing-bases.ts)
+const LOOKUP_CONCURRENCY = 8;
 export const defaultMaxEventsPerApply = Infinity;
 
 export interface ProcessedBatch {
@@ -144,10 +146,18 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     const unresolved = unresolvedBases(events, known);
     if (unresolved.length === 0) return [];
     const found = new Set<string>();
-    for (const g of lookupGroups(unresolved)) {
-      const present = await withRetry('mongo', () => bases.present(g.threadId, g.checkpointNs, g.versions), hooks, o.backoff);
-      for (const [channel, version] of present) found.add(JSON.stringify([g.threadId, versionKey(g.checkpointNs, channel, version)]));
-    }
+    const groups = lookupGroups(unresolved);
+    let next = 0;
+    // a few lookups at a time: after a restart every thread's first delta is looked up once
+    await Promise.all(
+      Array.from({ length: Math.min(LOOKUP_CONCURRENCY, groups.length) }, async () => {
+        while (next < groups.length) {
+          const g = groups[next++]!;
+          const present = await withRetry('mongo', () => bases.present(g.threadId, g.checkpointNs, g.versions), hooks, o.backoff);
+          for (const [channel, version] of present) found.add(JSON.stringify([g.threadId, versionKey(g.checkpointNs, channel, version)]));
+        }
+      }),
+    );
     return unresolved.filter((r) => !found.has(JSON.stringify([r.threadId, versionKey(r.checkpointNs, r.channel, r.base)])));
   }
 

@@ -89,8 +89,10 @@ export const defaultProjectorOptions = {
   // go to MongoDB together (coalesce.ts), so more partitions in flight means fewer commands.
   partitionsConsumedConcurrently: 12,
   maxBytesPerPartition: 4 * 1024 * 1024,
-  sessionTimeoutMs: 30_000,
-  heartbeatIntervalMs: 3_000,
+  // measured (bench/failover.ts): reads that wait on a killed projector's partitions stall for
+  // about the session timeout; below ~10 s a slow MongoDB apply risks a needless rebalance
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1_000,
   maxWaitTimeMs: 1_000,
   mongoSocketTimeoutMs: 30_000,
   mongoServerSelectionTimeoutMs: 3_000,
