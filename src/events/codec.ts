@@ -6,8 +6,8 @@
 import { JsonPlusSerializer, type SerializerProtocol } from '@langchain/langgraph-checkpoint';
 import { compress, decompress } from '@mongodb-js/zstd';
 import { ThreadlogError } from '../errors.ts';
-import { buildEnvelope, parseEnvelope } from './envelope.ts';
-import { SCHEMA_VERSION, type ThreadlogEvent, type TypedValue } from './types.ts';
+import { buildEnvelope, envelopeSchema, parseEnvelope } from './envelope.ts';
+import { SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, type ThreadlogEvent, type TypedValue } from './types.ts';
 import {
   defaultValidationOptions,
   isEventType,
@@ -189,6 +189,9 @@ export function createEventCodec(options: Partial<EventCodecOptions> = {}): Even
         throw new ThreadlogError('corrupt-event', 'zstd payload does not decompress', { cause });
       }
     }
+    if (String(envelopeSchema(envelope)) !== headerString(record.headers, headerNames.schema)) {
+      throw new ThreadlogError('corrupt-event', `header schema version differs from the envelope's (${String(envelopeSchema(envelope))})`);
+    }
     const event = parseEnvelope(envelope);
     if (event.type !== headerString(record.headers, headerNames.type)) {
       throw new ThreadlogError('corrupt-event', `header type differs from the envelope's ("${event.type}")`);
@@ -228,8 +231,8 @@ export function storedBytes(record: RawRecord): Buffer {
   const schema = headerString(h, headerNames.schema);
   if (schema === undefined) throw new ThreadlogError('corrupt-event', `record has no ${headerNames.schema} header`);
   // the schema version decides how to read everything else, so it is checked first
-  if (schema !== String(SCHEMA_VERSION)) {
-    throw new ThreadlogError('unsupported-schema-version', `schema version "${schema}" is not supported (this reader knows ${SCHEMA_VERSION})`, {
+  if (!SUPPORTED_SCHEMA_VERSIONS.map(String).includes(schema)) {
+    throw new ThreadlogError('unsupported-schema-version', `schema version "${schema}" is not supported (this reader knows ${SUPPORTED_SCHEMA_VERSIONS.join(', ')})`, {
       details: { schema },
     });
   }

@@ -1,26 +1,35 @@
 /**
  * Append deltas for list channels. A LangGraph `messages` channel grows by a message or two
  * per step; writing the whole list at every step makes a thread's log quadratic in its
- * length. So a list that only grew since the version this process last wrote is carried as
- * the new elements plus a link to that version, with a full snapshot every `snapshotEvery`
- * versions so a read never walks a long chain.
+ * length. So a list that only grew is carried as the elements added since an earlier version
+ * (its base) plus a link to it — as **skip-deltas**: the version at position s of a chain
+ * (the snapshot is 0) appends onto position s & (s - 1), its lowest set bit cleared (as
+ * Subversion stores revisions). A read walks at most log2(s) + 1 links back to the snapshot;
+ * a write carries the elements since its base, O(log n) amortized — a power of two carries
+ * everything since the snapshot, which is why no periodic full snapshot is needed.
  *
  * Correctness over cleverness: "only grew" is decided on the serialized bytes of every
  * prior element, because LangGraph state objects can be mutated in place and a reference
  * comparison would then write a delta that reads back as a different list. With a JSON
  * serializer (LangGraph's default) the list is serialized once and compared with the bytes
  * of the version before as a prefix (json-list.ts); other serializers go element by element.
+ *
+ * A base must be in the log before its delta, or ride in the same record batch (see
+ * DeltaTicket): never an event whose append failed.
  */
 import type { SerializerProtocol } from '@langchain/langgraph-checkpoint';
 import { JsonPlusSerializer } from '@langchain/langgraph-checkpoint';
 import { ThreadlogError } from '../errors.ts';
 import type { ChannelValue, ChannelVersion, TypedValue } from './types.ts';
 import { serializeValue } from './validate.ts';
-import { appendedElements, concatJsonArray, countJsonElements, isJsonArray } from './json-list.ts';
+import { appendedElements, concatJsonArray, countJsonElements, isJsonArray, splitJsonElements } from './json-list.ts';
 
 export interface DeltaEncoderOptions {
   serializer: SerializerProtocol;
-  /** at most this many versions per chain: a snapshot, then snapshotEvery - 1 appends */
+  /**
+   * a chain restarts with a snapshot after this many versions (skip-deltas need none: the
+   * default only bounds `depth` far beyond any thread)
+   */
   snapshotEvery: number;
   /** memory for remembered list elements across all threads, LRU-evicted */
   maxTrackedBytes: number;
@@ -28,9 +37,18 @@ export interface DeltaEncoderOptions {
 
 export const defaultDeltaEncoderOptions: DeltaEncoderOptions = {
   serializer: new JsonPlusSerializer(),
-  snapshotEvery: 16,
+  snapshotEvery: 2 ** 30,
   maxTrackedBytes: 64 * 1024 * 1024,
 };
+
+/** The base a version at chain position `seq` appends onto: `seq` with its lowest set bit cleared. */
+export function skipDeltaBase(seq: number): number {
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new ThreadlogError('invalid-options', `skip-delta position must be an integer >= 1, got ${seq}`);
+  // seq & (seq - 1), without 32-bit bitwise operators
+  let low = 1;
+  while ((seq / low) % 2 === 0) low *= 2;
+  return seq - low;
+}
 
 /**
  * The channel values of one event while it is being written. A delta's base must be in the
@@ -38,7 +56,7 @@ export const defaultDeltaEncoderOptions: DeltaEncoderOptions = {
  * base only once its append is acknowledged (`settle` with a fulfilled promise), and a delta
  * built on an event still in flight names that event's append in `dependsOn`, which the
  * appender must not write unless that one was (src/kafka/appender.ts). A failed or abandoned
- * event is never a base: the next save of the channel writes a snapshot.
+ * event is never a base: the next save of the channel builds on what was acknowledged.
  */
 export interface DeltaTicket {
   /** the ChannelValue to put in this event for one new channel version */
@@ -57,11 +75,13 @@ export interface DeltaTicket {
 
 export interface DeltaEncoder {
   /**
-   * A ticket for one event. `previousVersion` (to `encode`) is the channel's version in the
-   * parent checkpoint when the caller knows it (null: new there); if it is not the version
-   * this encoder last wrote, someone else wrote in between and a snapshot is emitted.
+   * A ticket for one event; `checkpointId`: the checkpoint the event carries, named as
+   * `baseCheckpoint` by later deltas onto its values. `previousVersion` (to `encode`) is the
+   * channel's version in the parent checkpoint when the caller knows it (null: new there); if
+   * it is not the version this encoder last wrote, someone else wrote in between and a
+   * snapshot is emitted.
    */
-  begin(): DeltaTicket;
+  begin(checkpointId?: string): DeltaTicket;
   /** drop what is remembered of a thread (deleted, or written elsewhere from now on) */
   forget(threadId: string): void;
   readonly trackedBytes: number;
@@ -76,8 +96,9 @@ export async function encodeAcknowledged(
   version: ChannelVersion,
   value: unknown,
   previousVersion?: ChannelVersion | null,
+  checkpointId?: string,
 ): Promise<ChannelValue> {
-  const t = encoder.begin();
+  const t = encoder.begin(checkpointId);
   const cv = await t.encode(threadId, checkpointNs, channel, version, value, previousVersion);
   t.settle(Promise.resolve());
   return cv;
@@ -85,35 +106,52 @@ export async function encodeAcknowledged(
 
 interface Ticket {
   state: 'open' | 'in-flight' | 'acknowledged' | 'failed';
+  checkpointId: string | undefined;
   append: Promise<unknown> | undefined;
   /** tickets of in-flight events this one's deltas build on */
   bases: Set<Ticket>;
-  candidates: Array<{ slot: Slot; version: Version }>;
+  candidates: Array<{ slot: Slot; chain: Chain }>;
 }
 
-/** One remembered version of a channel: what a later version may be a delta onto. */
-interface Version {
+/** One version of a chain: what a later version may append onto. */
+interface Link {
   version: ChannelVersion;
-  depth: number;
-  /** each element's serialization (serializers that are not JSON) */
-  items?: TypedValue[];
-  /** the whole list as one JSON array, and its length (JSON serializers) */
-  json?: { bytes: Uint8Array; count: number };
-  bytes: number;
-  /** undefined once acknowledged */
+  /** position in the chain: 0 for the snapshot */
+  seq: number;
+  /** element count of the list at this version */
+  count: number;
+  /** JSON: offset in the chain's latest bytes just past this version's last element */
+  byteEnd: number;
+  checkpointId: string | undefined;
+  /** the event carrying it, while in flight; undefined once acknowledged */
   ticket: Ticket | undefined;
 }
 
-/** Per (thread, ns, channel): the newest acknowledged version, and the newest in flight. */
+/**
+ * The skip-delta ancestors of a chain's latest version (links[i].seq ascending, the latest
+ * last): exactly the versions later positions may append onto — the base of position s + 1
+ * is always one of the ancestors of s.
+ */
+interface Chain {
+  links: Link[];
+  /** the latest version as one JSON array (JSON serializers) */
+  json?: Uint8Array;
+  /** the latest version's elements, each serialized (other serializers) */
+  items?: TypedValue[];
+  bytes: number;
+}
+
+/** Per (thread, ns, channel): the chain as of the newest acknowledged version, and the newest in flight. */
 interface Slot {
   key: string;
   threadId: string;
-  acknowledged?: Version;
-  inFlight?: Version;
+  acknowledged?: Chain;
+  inFlight?: Chain;
   bytes: number;
 }
 
 const PER_ITEM_OVERHEAD = 64;
+const PER_LINK_OVERHEAD = 96;
 const PER_ENTRY_OVERHEAD = 256;
 
 function sameBytes(a: TypedValue, b: TypedValue): boolean {
@@ -151,7 +189,7 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
   }
 
   function resize(s: Slot): void {
-    const bytes = (s.acknowledged?.bytes ?? 0) + (s.inFlight?.bytes ?? 0);
+    const bytes = (s.acknowledged?.bytes ?? 0) + (s.inFlight && s.inFlight !== s.acknowledged ? s.inFlight.bytes : 0);
     trackedBytes += bytes - s.bytes;
     s.bytes = bytes;
   }
@@ -180,9 +218,10 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
     return s;
   }
 
-  /** the version a new one may extend: in flight (unless doomed), else acknowledged */
-  function baseOf(s: Slot): Version | undefined {
-    if (s.inFlight !== undefined && s.inFlight.ticket !== undefined && doomed(s.inFlight.ticket)) {
+  /** the chain a new version may extend: in flight (unless doomed), else acknowledged */
+  function chainOf(s: Slot): Chain | undefined {
+    const latest = s.inFlight?.links.at(-1);
+    if (latest?.ticket !== undefined && doomed(latest.ticket)) {
       s.inFlight = undefined;
       resize(s);
     }
@@ -192,12 +231,13 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
   function settled(t: Ticket, ok: boolean): void {
     t.state = ok ? 'acknowledged' : 'failed';
     t.bases.clear();
-    for (const { slot, version } of t.candidates) {
+    for (const { slot, chain } of t.candidates) {
       if (ok) {
-        version.ticket = undefined;
-        slot.acknowledged = version;
-        if (slot.inFlight === version) slot.inFlight = undefined;
-      } else if (slot.inFlight === version) {
+        // acknowledged: so is every link it builds on
+        for (const l of chain.links) l.ticket = undefined;
+        slot.acknowledged = chain;
+        if (slot.inFlight === chain) slot.inFlight = undefined;
+      } else if (slot.inFlight === chain) {
         slot.inFlight = undefined;
       }
       touch(slot);
@@ -216,62 +256,77 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
   ): Promise<ChannelValue> {
     if (t.state !== 'open') throw new ThreadlogError('invalid-options', 'a delta ticket encodes before it is settled');
     const key = JSON.stringify([threadId, checkpointNs, channel]);
-    const snapshot = async (): Promise<ChannelValue> => ({
-      kind: 'snapshot',
-      channel,
-      version,
-      value: await serializeValue(o.serializer, value, `channel "${channel}"`),
-    });
     if (!Array.isArray(value)) {
       drop(key);
-      return snapshot();
+      return { kind: 'snapshot', channel, version, value: await serializeValue(o.serializer, value, `channel "${channel}"`) };
     }
-    const chainable = (p: Version | undefined): p is Version =>
-      p !== undefined && p.version !== version && (previousVersion === undefined || previousVersion === p.version) && p.depth + 1 < o.snapshotEvery;
     const whole = await serializeValue(o.serializer, value, `channel "${channel}"`);
-    // after the await: what is remembered now, not before serializing
+    const json = whole.type === 'json' && isJsonArray(whole.value);
+    const items = json ? undefined : await Promise.all(value.map((v, i) => serializeValue(o.serializer, v, `channel "${channel}"[${i}]`)));
+    // after the awaits: what is remembered now, not before serializing
     const slot = slotFor(key, threadId);
-    const prev = baseOf(slot);
-    const append = (p: Version, baseLength: number, items: TypedValue[]): ChannelValue => {
-      if (p.ticket !== undefined) t.bases.add(p.ticket);
-      return { kind: 'append', channel, version, base: p.version, depth: p.depth + 1, baseLength, items };
-    };
-    const remember = (v: Omit<Version, 'bytes' | 'ticket'>, dataBytes: number): void => {
-      const candidate: Version = { ...v, ticket: t, bytes: PER_ENTRY_OVERHEAD + key.length * 2 + dataBytes };
-      if (candidate.bytes > o.maxTrackedBytes) return;
-      slot.inFlight = candidate;
-      t.candidates.push({ slot, version: candidate });
+    const chain = chainOf(slot);
+    const latest = chain?.links.at(-1);
+    const link = (seq: number, count: number): Link => ({ version, seq, count, byteEnd: json ? whole.value.byteLength - 1 : 0, checkpointId: t.checkpointId, ticket: t });
+    const remember = (next: Chain): void => {
+      if (next.bytes > o.maxTrackedBytes) return;
+      slot.inFlight = next;
+      t.candidates.push({ slot, chain: next });
       touch(slot);
     };
+    const dataBytes = json ? whole.value.byteLength : items!.reduce((n, it) => n + it.value.byteLength + PER_ITEM_OVERHEAD, 0);
+    const snapshot = (): ChannelValue => {
+      remember({ links: [link(0, value.length)], ...(json ? { json: whole.value } : { items: items! }), bytes: PER_ENTRY_OVERHEAD + key.length * 2 + PER_LINK_OVERHEAD + dataBytes });
+      return { kind: 'snapshot', channel, version, value: whole };
+    };
 
-    if (whole.type === 'json' && isJsonArray(whole.value)) {
-      const base = chainable(prev) && prev.json !== undefined && value.length >= prev.json.count ? prev.json : undefined;
-      const added = base && appendedElements(base.bytes, base.count, whole.value);
-      const canAppend = added !== undefined && added.length === value.length - base!.count;
-      const result: ChannelValue = canAppend
-        ? append(prev!, base!.count, added.map((v) => ({ type: 'json', value: v })))
-        : { kind: 'snapshot', channel, version, value: whole };
-      remember({ version, depth: canAppend ? prev!.depth + 1 : 0, json: { bytes: whole.value, count: value.length } }, whole.value.byteLength);
-      return result;
+    const chainable =
+      chain !== undefined &&
+      latest !== undefined &&
+      latest.version !== version &&
+      (previousVersion === undefined || previousVersion === latest.version) &&
+      latest.seq + 1 < o.snapshotEvery &&
+      value.length >= latest.count;
+    if (!chainable) return snapshot();
+    // the new list must extend the latest version, element for element
+    if (json) {
+      if (chain.json === undefined || appendedElements(chain.json, latest.count, whole.value)?.length !== value.length - latest.count) return snapshot();
+    } else if (chain.items === undefined || !chain.items.every((p, i) => sameBytes(p, items![i]!))) {
+      return snapshot();
     }
-
-    const items = await Promise.all(value.map((v, i) => serializeValue(o.serializer, v, `channel "${channel}"[${i}]`)));
-    const now = baseOf(slot);
-    const canAppend =
-      chainable(now) &&
-      now.items !== undefined &&
-      items.length >= now.items.length &&
-      now.items.every((p, i) => sameBytes(p, items[i]!));
-    const result: ChannelValue = canAppend ? append(now!, now!.items!.length, items.slice(now!.items!.length)) : await snapshot();
-    let bytes = 0;
-    for (const it of items) bytes += it.value.byteLength + PER_ITEM_OVERHEAD;
-    remember({ version, depth: canAppend ? now!.depth + 1 : 0, items }, bytes);
-    return result;
+    const seq = latest.seq + 1;
+    const baseSeq = skipDeltaBase(seq);
+    const base = chain.links.find((l) => l.seq === baseSeq);
+    if (base === undefined) return snapshot();
+    let added: TypedValue[];
+    if (json) {
+      // the elements after the base's: the latest's bytes are a prefix of these, so the base's
+      // end offset holds here too
+      const from = base.count === 0 ? 1 : base.byteEnd + 1;
+      const parts = splitJsonElements(whole.value.subarray(from, whole.value.byteLength - 1));
+      if (parts === undefined || parts.length !== value.length - base.count) return snapshot();
+      added = parts.map((v) => ({ type: 'json', value: v }));
+    } else {
+      added = items!.slice(base.count);
+    }
+    if (base.ticket !== undefined) t.bases.add(base.ticket);
+    const links = [...chain.links.filter((l) => l.seq <= baseSeq), link(seq, value.length)];
+    remember({ links, ...(json ? { json: whole.value } : { items: items! }), bytes: PER_ENTRY_OVERHEAD + key.length * 2 + links.length * PER_LINK_OVERHEAD + dataBytes });
+    return {
+      kind: 'append',
+      channel,
+      version,
+      base: base.version,
+      depth: seq,
+      baseLength: base.count,
+      ...(base.checkpointId === undefined ? {} : { baseCheckpoint: base.checkpointId }),
+      items: added,
+    };
   }
 
   return {
-    begin(): DeltaTicket {
-      const t: Ticket = { state: 'open', append: undefined, bases: new Set(), candidates: [] };
+    begin(checkpointId?: string): DeltaTicket {
+      const t: Ticket = { state: 'open', checkpointId, append: undefined, bases: new Set(), candidates: [] };
       return {
         encode: (...args) => encode(t, ...args),
         dependsOn() {

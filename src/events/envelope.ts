@@ -7,7 +7,7 @@
  *   0..2  "TLE"   3  schema version   4..7  JSON length (u32 BE)   8..  JSON   then blobs
  */
 import { ThreadlogError, isThreadlogError } from '../errors.ts';
-import { SCHEMA_VERSION, type ChannelValue, type ThreadlogEvent, type TypedValue } from './types.ts';
+import { SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, type ChannelValue, type ThreadlogEvent, type TypedValue } from './types.ts';
 import { validateEvent, type ValidationOptions } from './validate.ts';
 
 export const ENVELOPE_MAGIC = Buffer.from('TLE', 'latin1');
@@ -62,7 +62,8 @@ function toDocument(event: ThreadlogEvent, ref: (tv: TypedValue) => BlobRef): Re
         checkpointNs: event.checkpointNs,
         checkpointId: event.checkpointId,
         parentCheckpointId: event.parentCheckpointId ?? null,
-        checkpoint: event.checkpoint,
+        // v2: the header's id is the event's checkpointId (validated), written once
+        checkpoint: withoutId(event.checkpoint),
         metadata: event.metadata,
         values: event.values.map((cv) =>
           cv.kind === 'snapshot'
@@ -74,6 +75,7 @@ function toDocument(event: ThreadlogEvent, ref: (tv: TypedValue) => BlobRef): Re
                 base: cv.base,
                 depth: cv.depth,
                 ...(cv.baseLength === undefined ? {} : { baseLength: cv.baseLength }),
+                ...(cv.baseCheckpoint === undefined ? {} : { baseCheckpoint: cv.baseCheckpoint }),
                 items: cv.items.map(ref),
               },
         ),
@@ -90,6 +92,18 @@ function toDocument(event: ThreadlogEvent, ref: (tv: TypedValue) => BlobRef): Re
     case 'thread-deleted':
       return base;
   }
+}
+
+function withoutId(header: Record<string, unknown>): Record<string, unknown> {
+  const { id: _id, ...rest } = header;
+  return rest;
+}
+
+/** the v2 header with its id back where LangGraph puts it (after `v`), so it prints as written */
+function withId(header: unknown, id: unknown): unknown {
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) return header;
+  const { v, ...rest } = header as Record<string, unknown>;
+  return v === undefined ? { id, ...rest } : { v, id, ...rest };
 }
 
 function corrupt(message: string, cause?: unknown): ThreadlogError {
@@ -111,8 +125,9 @@ export function parseEnvelope(buf: Buffer): ThreadlogEvent {
   if (buf.length < ENVELOPE_PRELUDE_BYTES || buf.compare(ENVELOPE_MAGIC, 0, 3, 0, 3) !== 0) {
     throw corrupt('payload is not a threadlog envelope (bad magic)');
   }
-  if (buf[3] !== SCHEMA_VERSION) {
-    throw new ThreadlogError('unsupported-schema-version', `envelope schema version ${buf[3]} is not supported`);
+  const schema = buf[3]!;
+  if (!SUPPORTED_SCHEMA_VERSIONS.includes(schema)) {
+    throw new ThreadlogError('unsupported-schema-version', `envelope schema version ${schema} is not supported (this reader knows ${SUPPORTED_SCHEMA_VERSIONS.join(', ')})`);
   }
   const jsonEnd = ENVELOPE_PRELUDE_BYTES + buf.readUInt32BE(4);
   if (jsonEnd > buf.length) throw corrupt('envelope truncated: JSON document runs past the end');
@@ -135,7 +150,7 @@ export function parseEnvelope(buf: Buffer): ThreadlogEvent {
     return { type: o.type, value: blobs.subarray(o.offset, o.offset! + o.length!) };
   };
   try {
-    const event = fromDocument(doc, blob);
+    const event = fromDocument(doc, blob, schema);
     validateEvent(event, lenient);
     return event;
   } catch (e) {
@@ -144,7 +159,12 @@ export function parseEnvelope(buf: Buffer): ThreadlogEvent {
   }
 }
 
-function fromDocument(doc: unknown, blob: (r: unknown) => TypedValue): ThreadlogEvent {
+/** The envelope's schema byte of a stored (uncompressed) payload; undefined if it is not one. */
+export function envelopeSchema(buf: Buffer): number | undefined {
+  return buf.length >= ENVELOPE_PRELUDE_BYTES && buf.compare(ENVELOPE_MAGIC, 0, 3, 0, 3) === 0 ? buf[3] : undefined;
+}
+
+function fromDocument(doc: unknown, blob: (r: unknown) => TypedValue, schema: number): ThreadlogEvent {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw corrupt('envelope JSON is not an object');
   const d = doc as Record<string, unknown>;
   const base = { eventId: d.eventId as string, threadId: d.threadId as string, ts: d.ts as number };
@@ -160,7 +180,8 @@ function fromDocument(doc: unknown, blob: (r: unknown) => TypedValue): Threadlog
         checkpointNs: d.checkpointNs as string,
         checkpointId: d.checkpointId as string,
         parentCheckpointId: d.parentCheckpointId === null ? undefined : (d.parentCheckpointId as string | undefined),
-        checkpoint: d.checkpoint as never,
+        // v1 wrote the header's id; v2 leaves it to checkpointId
+        checkpoint: (schema >= 2 ? withId(d.checkpoint, d.checkpointId) : d.checkpoint) as never,
         metadata: d.metadata as Record<string, unknown>,
         values: list(d.values, 'values').map((v): ChannelValue => {
           const cv = v as Record<string, unknown>;
@@ -172,6 +193,7 @@ function fromDocument(doc: unknown, blob: (r: unknown) => TypedValue): Threadlog
               base: cv.base as string,
               depth: cv.depth as number,
               ...(cv.baseLength === undefined ? {} : { baseLength: cv.baseLength as number }),
+              ...(cv.baseCheckpoint === undefined ? {} : { baseCheckpoint: cv.baseCheckpoint as string }),
               items: list(cv.items, 'items').map(blob),
             };
           }

@@ -22,6 +22,7 @@ export {
   collectDeltaChain,
   createDeltaEncoder,
   encodeAcknowledged,
+  skipDeltaBase,
   defaultDeltaEncoderOptions,
   resolveChannelValue,
   resolveChannelBytes,

@@ -1,12 +1,15 @@
 /**
- * Events of schema v1: what the log holds. These are the decoded, in-memory shapes; the wire
+ * Events of schema v2 (v1 events decode to the same shapes): what the log holds. These are the decoded, in-memory shapes; the wire
  * format (headers, envelope, compression, chunks) is in docs/events.md and src/events/codec.ts.
  *
  * Serialized values are always `{ type, value }` pairs as produced by a LangGraph
  * `SerializerProtocol.dumpsTyped` (type tag such as "json" or "bytes", then the bytes).
  */
 
-export const SCHEMA_VERSION = 1;
+/** the schema this writer produces */
+export const SCHEMA_VERSION = 2;
+/** the schemas readers decode (the log is forever: v1 events stay readable) */
+export const SUPPORTED_SCHEMA_VERSIONS: readonly number[] = [1, 2];
 
 export const eventTypes = ['checkpoint', 'writes', 'thread-deleted'] as const;
 export type EventType = (typeof eventTypes)[number];
@@ -23,9 +26,12 @@ export interface TypedValue {
 /**
  * A channel value as carried by a checkpoint event.
  * - `snapshot`: the whole serialized value.
- * - `append`: the value of `base` (the previous version of the same channel, same thread and
- *   namespace) followed by `items`, each serialized on its own. `depth` counts appends since
- *   the last snapshot; writers emit a snapshot every K versions so a read never walks far.
+ * - `append`: the value of `base` (an earlier version of the same channel, same thread and
+ *   namespace) followed by `items`, each serialized on its own. `depth` is the version's
+ *   position in its chain (the snapshot is 0). The reference writer uses skip-deltas: the
+ *   base of position s is position s & (s - 1) (its lowest set bit cleared, as Subversion
+ *   does), so a read walks at most log2(s) + 1 links and a write carries O(log n) items
+ *   amortized, without periodic snapshots (events/deltas.ts).
  */
 export type ChannelValue =
   | { kind: 'snapshot'; channel: string; version: ChannelVersion; value: TypedValue }
@@ -42,6 +48,11 @@ export type ChannelValue =
        * version) instead of returning a wrong list
        */
       baseLength?: number;
+      /**
+       * schema v2: the checkpoint id of the event (same thread and namespace) that carried
+       * `base`, so a reader finds the base by exact id; absent in v1 events
+       */
+      baseCheckpoint?: string;
     };
 
 /** The checkpoint without `channel_values`, in LangGraph's own field names. */

@@ -136,6 +136,9 @@ function validateChannelValue(cv: unknown, i: number, channelVersions: Record<st
     if (cv.baseLength !== undefined && (!Number.isSafeInteger(cv.baseLength) || (cv.baseLength as number) < 0)) {
       fail('invalid-checkpoint', `${what}.baseLength must be an integer >= 0`);
     }
+    if (cv.baseCheckpoint !== undefined && (typeof cv.baseCheckpoint !== 'string' || cv.baseCheckpoint.length === 0)) {
+      fail('invalid-checkpoint', `${what}.baseCheckpoint must be a checkpoint id`);
+    }
     if (!Array.isArray(cv.items)) fail('invalid-checkpoint', `${what}.items must be an array`);
     cv.items.forEach((item, j) => validateTypedValue(item, `${what}.items[${j}]`));
   } else {

@@ -157,7 +157,8 @@ export function mapKafkaError(e: unknown, what: string, fallback: ThreadlogError
   if (tooLargeTypes.has(type)) {
     return new ThreadlogError('payload-too-large', message, { cause: e, details });
   }
-  if (unavailableNames.has(name) || unavailableTypes.has(type)) {
+  // kafkajs throws a plain Error when a request meets a broker whose connection just dropped
+  if (unavailableNames.has(name) || unavailableTypes.has(type) || inner.message === 'Broker not connected') {
     return new ThreadlogError('kafka-unavailable', message, { retriable: true, cause: e, details });
   }
   return new ThreadlogError(fallback, message, { retriable: false, cause: e, details });

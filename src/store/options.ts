@@ -11,6 +11,7 @@ import type { RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { ThreadlogError } from '../errors.ts';
+import { defaultDeltaEncoderOptions } from '../events/deltas.ts';
 import type { AppenderOptions } from '../kafka/appender.ts';
 import type { Kafka } from '../kafka/client.ts';
 import { silentLogger, type Logger } from '../logger.ts';
@@ -94,7 +95,7 @@ export interface CheckpointStoreOptions {
   ensureTopics: boolean;
   /** appender tuning (linger, batch and buffer sizes) */
   appender: Partial<Pick<AppenderOptions, 'lingerMs' | 'maxBatchBytes' | 'maxBufferedBytes' | 'ackTimeoutMs' | 'appendTimeoutMs'>>;
-  /** append deltas: a full snapshot of a list channel every this many versions */
+  /** skip-delta chains of a list channel restart with a snapshot after this many versions (default: never in practice) */
   snapshotEvery: number;
   /** page size of list/stream queries */
   pageSize: number;
@@ -131,7 +132,7 @@ export const defaultCheckpointStoreOptions: Omit<CheckpointStoreOptions, 'kafka'
   embeddedProjector: false,
   ensureTopics: true,
   appender: {},
-  snapshotEvery: 16,
+  snapshotEvery: defaultDeltaEncoderOptions.snapshotEvery,
   pageSize: 100,
   maxHealthyLag: 10_000,
 };

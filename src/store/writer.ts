@@ -126,7 +126,7 @@ export function createWriter(d: WriterDeps): Writer {
    * until Kafka answers.
    */
   async function prepare(input: SaveInput): Promise<{ receipt: Promise<Receipt> }> {
-    const ticket = d.deltas.begin();
+    const ticket = d.deltas.begin(input?.checkpoint?.id);
     try {
       const { event, empties } = await checkpointEvent(input, ticket);
       const records = await d.codec.encode(event);

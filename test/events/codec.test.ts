@@ -57,12 +57,12 @@ describe('event codec round-trip', () => {
       expect(r.key).toBe(event.threadId);
       expect(r.headers).toMatchObject({
         [headerNames.type]: type,
-        [headerNames.schema]: '1',
+        [headerNames.schema]: '2',
         [headerNames.encoding]: 'identity',
         [headerNames.eventId]: event.eventId,
         [headerNames.crc32]: crc32Hex(r.value),
       });
-      expect(r.value.subarray(0, 4)).toEqual(Buffer.from([0x54, 0x4c, 0x45, 1]));
+      expect(r.value.subarray(0, 4)).toEqual(Buffer.from([0x54, 0x4c, 0x45, 2]));
       expect(plain(decoded)).toEqual(plain(event));
     });
   }
@@ -126,8 +126,14 @@ describe('event codec rejects what it cannot trust', () => {
 
   it('unknown schema version', async () => {
     const r = await consumed();
-    r.headers[headerNames.schema] = Buffer.from('2');
+    r.headers[headerNames.schema] = Buffer.from('3');
     await expectCode(codec.decode(r), 'unsupported-schema-version');
+  });
+
+  it('a schema header that disagrees with the envelope is corrupt', async () => {
+    const r = await consumed();
+    r.headers[headerNames.schema] = Buffer.from('1');
+    await expectCode(codec.decode(r), 'corrupt-event');
   });
 
   it('missing schema header is corrupt', async () => {

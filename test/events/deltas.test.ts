@@ -5,6 +5,7 @@ import {
   collectDeltaChain,
   createDeltaEncoder,
   encodeAcknowledged,
+  skipDeltaBase,
   resolveChannelBytes,
   resolveChannelValue,
   resolveChannelValueWith,
@@ -36,36 +37,48 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 describe('append deltas', () => {
-  it('a list grown over 100 versions reads back fully at every version, snapshot every K', async () => {
-    const K = 16;
-    const enc = createDeltaEncoder({ serializer, snapshotEvery: K });
+  it('skip-deltas: a list grown over 300 versions reads back at every version; the base of position s is s & (s - 1)', async () => {
+    const enc = createDeltaEncoder({ serializer });
     const s = store();
     const list: unknown[] = [];
     const written: ChannelValue[] = [];
-    for (let v = 1; v <= 100; v++) {
+    let items = 0;
+    for (let v = 1; v <= 300; v++) {
       // LangGraph's reducer builds a new array holding the same message objects
       list.push(message(v));
       if (v % 7 === 0) list.push(message(1000 + v));
-      const cv = await encodeAcknowledged(enc, 't', '', 'messages', v, [...list], v === 1 ? null : v - 1);
+      const cv = await encodeAcknowledged(enc, 't', '', 'messages', v, [...list], v === 1 ? null : v - 1, `cp-${v}`);
       s.put(cv);
       written.push(cv);
+      if (cv.kind === 'append') items += cv.items.length;
     }
+    expect(written[0]!.kind).toBe('snapshot');
     for (const [i, cv] of written.entries()) {
-      // every K-th version (counting from the first) is a snapshot, chains never exceed K
-      expect(cv.kind).toBe(i % K === 0 ? 'snapshot' : 'append');
-      if (cv.kind === 'append') {
-        expect(cv.base).toBe(i);
-        expect(cv.depth).toBe(i % K);
-        expect(cv.items.length).toBe(i % 7 === 6 ? 2 : 1);
-      }
+      if (i === 0) continue;
+      // one snapshot, then appends only: version v is chain position v - 1
+      expect(cv.kind).toBe('append');
+      if (cv.kind !== 'append') continue;
+      expect(cv.depth).toBe(i);
+      expect(cv.base).toBe(skipDeltaBase(i) + 1);
+      expect(cv.baseCheckpoint).toBe(`cp-${skipDeltaBase(i) + 1}`);
+      // the hops back to the snapshot: the set bits of the position
+      const chain = await collectDeltaChain(cv, s.lookup);
+      expect(chain.length).toBe(i.toString(2).replace(/0/g, '').length + 1);
     }
+    // O(n log n) items in all, far below the O(n^2) of re-writing the list
+    expect(items).toBeLessThan(list.length * (Math.log2(300) + 2));
     const expected: unknown[] = [];
-    for (let v = 1; v <= 100; v++) {
+    for (let v = 1; v <= 300; v++) {
       expected.push(message(v));
       if (v % 7 === 0) expected.push(message(1000 + v));
       const got = await resolveChannelValueWith(s.byVersion.get(v)!, s.lookup, serializer);
       expect(got).toEqual(expected);
     }
+  });
+
+  it('skipDeltaBase clears the lowest set bit, beyond 32 bits too', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 12, 2 ** 40 + 2 ** 35].map((n) => skipDeltaBase(n))).toEqual([0, 0, 2, 0, 4, 4, 6, 0, 8, 2 ** 40]);
+    expect(() => skipDeltaBase(0)).toThrow();
   });
 
   it('a JSON chain joined as bytes reads the same as one deserialized; other serializers go element by element', async () => {
@@ -250,20 +263,33 @@ describe('delta bases and the log (a base is in the log before its delta, or wit
     await t1.encode('t', '', 'messages', 1, [1]);
     t1.settle(Promise.resolve());
     await tick();
+    // positions 1 and 2 both append onto the snapshot (position 0)
     const t2 = enc.begin();
-    expect(await t2.encode('t', '', 'messages', 2, [1, 2])).toMatchObject({ kind: 'append', base: 1 });
+    expect(await t2.encode('t', '', 'messages', 2, [1, 2])).toMatchObject({ kind: 'append', base: 1, depth: 1 });
     const a2 = deferred();
     t2.settle(a2.promise);
     const t3 = enc.begin();
-    expect(await t3.encode('t', '', 'messages', 3, [1, 2, 3])).toMatchObject({ kind: 'append', base: 2 });
+    expect(await t3.encode('t', '', 'messages', 3, [1, 2, 3])).toMatchObject({ kind: 'append', base: 1, depth: 2 });
+    expect(t3.dependsOn()).toEqual([]);
     const a3 = deferred();
     t3.settle(a3.promise);
+    // position 3 appends onto 2 (version 3, in flight)
+    const t4 = enc.begin();
+    expect(await t4.encode('t', '', 'messages', 4, [1, 2, 3, 4])).toMatchObject({ kind: 'append', base: 3, depth: 3 });
+    expect(t4.dependsOn()).toEqual([a3.promise]);
+    t4.settle(new Promise(() => undefined));
     a2.reject(new Error('broker down'));
     await tick();
-    // v3 builds on the failed v2 (the appender refuses it): the next save goes back to v1
-    const t4 = enc.begin();
-    expect(await t4.encode('t', '', 'messages', 4, [1, 2, 3, 4])).toMatchObject({ kind: 'append', base: 1, baseLength: 1 });
-    expect(t4.dependsOn()).toEqual([]);
+    // version 2 failing changes nothing for what does not build on it
+    const t5 = enc.begin();
+    expect(await t5.encode('t', '', 'messages', 5, [1, 2, 3, 4, 5])).toMatchObject({ kind: 'append', base: 1, depth: 4 });
+    t5.abandon();
+    a3.reject(new Error('timed out'));
+    await tick();
+    // versions 3 and 4 (built on 3) are lost: back to what was acknowledged, version 1
+    const t6 = enc.begin();
+    expect(await t6.encode('t', '', 'messages', 6, [1, 2, 3, 4, 5, 6])).toMatchObject({ kind: 'append', base: 1, depth: 1, baseLength: 1 });
+    expect(t6.dependsOn()).toEqual([]);
   });
 
   it('with nothing acknowledged, a failure leaves only snapshots', async () => {

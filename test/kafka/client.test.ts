@@ -17,6 +17,8 @@ describe('mapKafkaError', () => {
       new errors.KafkaJSRequestTimeoutError!('Request Produce(key: 0, version: 7) timed out'),
       new errors.KafkaJSProtocolError!(createErrorFromCode(6)), // NOT_LEADER_OR_FOLLOWER
       new errors.KafkaJSNumberOfRetriesExceeded!(new errors.KafkaJSConnectionError!('Connection refused'), { retryCount: 5, retryTime: 100 }),
+      // kafkajs' plain Error for a request on a broker whose connection just dropped
+      new Error('Broker not connected'),
     ];
     for (const e of cases) {
       const m = mapKafkaError(e, 'appending');

@@ -158,7 +158,7 @@ export async function runImport(input: Partial<ImportOptions> & Omit<ImportOptio
       const { channel_values: values = {}, ...header } = t.checkpoint as typeof t.checkpoint & { channel_values?: Record<string, unknown> };
       const versions = t.checkpoint.channel_versions ?? {};
       const encoded: ChannelValue[] = [];
-      const ticket = o.deltas.begin();
+      const ticket = o.deltas.begin(cpId);
       try {
         for (const [channel, version] of Object.entries(versions)) {
           if (!Object.prototype.hasOwnProperty.call(values, channel)) continue;
