@@ -38,7 +38,7 @@ export interface BaseChecks {
   clearThread(threadId: string, before: Pos): Promise<void>;
 }
 
-export type CacheUpkeep = Pick<RedisCache, 'advanceHead' | 'setCheckpoint' | 'deleteThread' | 'publishWatermarks'>;
+export type CacheUpkeep = Pick<RedisCache, 'advanceHead' | 'deleteThread' | 'publishWatermarks'>;
 
 export interface PartitionProcessorOptions {
   topic: string;
@@ -278,19 +278,20 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     // Every event, applied or not: after a crash between MongoDB and Redis the replayed
     // events are duplicates to MongoDB but still missing from Redis. The scripts' compare-
     // and-set and tombstones make this order-free and idempotent.
+    // Once per thread and namespace per batch: the newest head (readers assemble and cache the
+    // checkpoint entries themselves, so none is written here), plus deletes. The commands go
+    // out together on the connection (ioredis does not wait for one reply to send the next).
     const ops: Array<Promise<unknown>> = [];
-    const heads = new Map<string, { e: CheckpointEvent; position: LogPosition; payload: string }>();
+    const heads = new Map<string, { e: CheckpointEvent; position: LogPosition }>();
     for (const { event: e, position } of events) {
       if (e.type === 'thread-deleted') ops.push(cache.deleteThread(e.threadId, position));
       if (e.type !== 'checkpoint') continue;
-      const payload = checkpointCacheEntry(e, position);
-      ops.push(cache.setCheckpoint(e.threadId, e.checkpointNs, e.checkpointId, position, payload));
       const k = sequenceKey(e.threadId, e.checkpointNs);
       const cur = heads.get(k);
       const order = (h: { e: CheckpointEvent; position: LogPosition }) => ({ checkpointId: h.e.checkpointId, pos: toPos(h.position) });
-      if (!cur || compareHeads(order({ e, position }), order(cur)) > 0) heads.set(k, { e, position, payload });
+      if (!cur || compareHeads(order({ e, position }), order(cur)) > 0) heads.set(k, { e, position });
     }
-    for (const h of heads.values()) ops.push(cache.advanceHead(h.e.threadId, h.e.checkpointNs, { checkpointId: h.e.checkpointId, position: h.position }, h.payload));
+    for (const h of heads.values()) ops.push(cache.advanceHead(h.e.threadId, h.e.checkpointNs, { checkpointId: h.e.checkpointId, position: h.position }, checkpointCacheEntry(h.e, h.position)));
     await Promise.all(ops);
   }
 

@@ -64,7 +64,6 @@ function setup({ failApply = 0, failCache = 0, maxThreadsPerApply = 32, bases = 
       fake.heads.push(head.checkpointId);
       return true;
     },
-    setCheckpoint: async () => true,
     deleteThread: async () => 0,
     publishWatermarks: async (_topic, w) => {
       fake.watermarks.push(...w.map((x) => `${x.partition}:${x.offset}`));
