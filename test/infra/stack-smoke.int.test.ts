@@ -3,7 +3,7 @@
  * MongoDB-wire server that upserts and finds by _id, and a Redis that runs Lua.
  */
 import { describe, expect, it } from 'vitest';
-import { useIsolatedStack, waitFor } from '../support/isolation.ts';
+import { createTopicSettled, useIsolatedStack, waitFor } from '../support/isolation.ts';
 
 const stack = useIsolatedStack();
 
@@ -11,7 +11,7 @@ describe('local stack', () => {
   it('Kafka: create a topic, produce idempotently, consume through a group and commit', async () => {
     const admin = await stack.admin();
     const topic = stack.unique('smoke');
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await createTopicSettled(admin, { topic, numPartitions: 3 });
 
     const producer = stack.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();

@@ -1,7 +1,7 @@
 /** partitionFor must put a thread where the broker (through kafkajs' default partitioner) does. */
 import { describe, expect, it } from 'vitest';
 import { Partitioners } from 'kafkajs';
-import { useIsolatedStack } from '../support/isolation.ts';
+import { createTopicSettled, useIsolatedStack } from '../support/isolation.ts';
 import { partitionFor } from '../../src/kafka/partition.ts';
 import { readTopic } from './helpers.ts';
 
@@ -11,7 +11,7 @@ describe('partitionFor', () => {
   it('agrees with where kafkajs placed keyed records on the broker', async () => {
     const admin = await stack.admin();
     const topic = stack.unique('part');
-    await admin.createTopics({ topics: [{ topic, numPartitions: 12 }], waitForLeaders: true });
+    await createTopicSettled(admin, { topic, numPartitions: 12 });
     const producer = stack.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const keys = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? `thread-${i}` : i % 3 === 1 ? `ünïcødé-${i}-🧵` : `${i}`.repeat(i % 9)));

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import kafkajs from 'kafkajs';
-import { useIsolatedStack } from '../support/isolation.ts';
+import { createTopicSettled, useIsolatedStack } from '../support/isolation.ts';
 import { ensureTopics } from '../../src/kafka/topics.ts';
 import { isThreadlogError } from '../../src/errors.ts';
 
@@ -60,10 +60,7 @@ describe('ensureTopics', () => {
   it('refuses a topic with finite retention', async () => {
     const admin = await stack.admin();
     const prefix = stack.unique('ret');
-    await admin.createTopics({
-      topics: [{ topic: `${prefix}.checkpoints`, numPartitions: 12, configEntries: [{ name: 'retention.ms', value: '604800000' }] }],
-      waitForLeaders: true,
-    });
+    await createTopicSettled(admin, { topic: `${prefix}.checkpoints`, numPartitions: 12, configEntries: [{ name: 'retention.ms', value: '604800000' }] });
     const err = await ensureTopics({ admin, prefix }).catch((e: unknown) => e);
     expect(isThreadlogError(err, 'topic-mismatch')).toBe(true);
     expect((err as Error).message).toContain('retention.ms is 604800000');

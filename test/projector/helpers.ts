@@ -1,7 +1,7 @@
 /** Shared by the projector integration tests: writing the log, reading it back, comparing projections. */
 import type { Db, Document } from 'mongodb';
 import type { Redis } from 'ioredis';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { pino, destination } from 'pino';
 import { createAppender } from '../../src/kafka/appender.ts';
 import { checkpointsTopic, ensureTopics } from '../../src/kafka/topics.ts';
@@ -70,6 +70,36 @@ export async function dumpGeneration(db: Db, generation: string): Promise<Record
     out[kind] = plainDoc(docs);
   }
   return out;
+}
+
+/** One string per document: keys sorted (toEqual ignores their order too), bytes as base64. */
+function canonical(doc: Document): string {
+  return JSON.stringify(doc, (_k, v: unknown) => {
+    if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString('base64') };
+    if (typeof v === 'bigint') return { $bigint: String(v) };
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return v;
+  });
+}
+
+/**
+ * Two dumps hold the same documents, collection by collection. Compared as canonical strings:
+ * vitest's deep equality walks byte arrays element by element and took two minutes for the
+ * crash test's 10k blobs. The first differing document is shown with a structural diff.
+ */
+export function expectSameGeneration(got: Record<string, Document[]>, want: Record<string, Document[]>): void {
+  expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+  for (const kind of Object.keys(want)) {
+    const a = got[kind]!.map(canonical);
+    const b = want[kind]!.map(canonical);
+    if (a.length === b.length && a.every((x, i) => x === b[i])) continue;
+    const byId = (docs: Document[]) => new Map(docs.map((d) => [String(d._id), d]));
+    const [ga, wa] = [byId(got[kind]!), byId(want[kind]!)];
+    const ids = [...new Set([...ga.keys(), ...wa.keys()])].sort();
+    const first = ids.find((id) => ga.get(id) === undefined || wa.get(id) === undefined || canonical(ga.get(id)!) !== canonical(wa.get(id)!));
+    expect(first === undefined ? got[kind] : ga.get(first!), `${kind}: first differing document ${first ?? '(order)'} (${a.length} vs ${b.length} documents)`).toEqual(first === undefined ? want[kind] : wa.get(first!));
+    expect.unreachable(`${kind} differ in order only`);
+  }
 }
 
 /** An embedded projector on the test's stack, stopped after the file. */

@@ -19,7 +19,7 @@ import { createWorkload, type Workload } from '../../bench/workload.ts';
 import { createProjectionStore } from '../../src/mongo/projection-store.ts';
 import { createRedisCache } from '../../src/redis/cache.ts';
 import type { Projector } from '../../src/projector/index.ts';
-import { committedOffsets, dumpGeneration, embeddedProjector, endOffsets, logWriter, makeTopics, waitCaughtUp, type LogWriter } from './helpers.ts';
+import { committedOffsets, dumpGeneration, embeddedProjector, endOffsets, expectSameGeneration, logWriter, makeTopics, waitCaughtUp, type LogWriter } from './helpers.ts';
 
 const stack = useIsolatedStack();
 const PARTITIONS = 4;
@@ -118,7 +118,7 @@ async function scratchEqual(generation: string, scratchGeneration: string): Prom
   }, { timeoutMs: 90_000, intervalMs: 300, what: 'the scratch projection to reach the end offsets' });
   await scratch.stop();
   const [got, want] = await Promise.all([dumpGeneration(db, generation), dumpGeneration(db, scratchGeneration)]);
-  for (const kind of Object.keys(want)) expect(got[kind], kind).toEqual(want[kind]);
+  expectSameGeneration(got, want);
 }
 
 async function retries(registry: Registry, service: string): Promise<number> {

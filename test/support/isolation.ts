@@ -4,7 +4,7 @@
  * Clients made here are closed here; tests that make their own clients close them.
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type ITopicConfig } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { Redis } from 'ioredis';
 import { afterAll, inject } from 'vitest';
@@ -107,4 +107,26 @@ export async function waitFor<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * Creates a topic and returns once every partition has a leader. kafkajs' own waitForLeaders
+ * gives up at once when a busy broker answers UNKNOWN_TOPIC_OR_PARTITION for a topic it has
+ * just created (seen in CI), so the create is retried (a repeat returns false) and the
+ * metadata polled until it settles.
+ */
+export async function createTopicSettled(
+  admin: Admin,
+  topic: ITopicConfig,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      await admin.createTopics({ topics: [topic], waitForLeaders: false });
+      const meta = await admin.fetchTopicMetadata({ topics: [topic.topic] });
+      const parts = meta.topics[0]?.partitions ?? [];
+      return parts.length === (topic.numPartitions ?? parts.length) && parts.length > 0 && parts.every((p) => p.leader >= 0);
+    },
+    { timeoutMs, intervalMs: 100, what: `topic ${topic.topic} to have a leader on every partition` },
+  );
 }
