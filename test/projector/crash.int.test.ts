@@ -27,6 +27,8 @@ const THREADS = 100;
 const CATCH_UP_MS = Math.max(150_000, EVENTS * 12);
 const workload = createWorkload({ threads: THREADS, steps: Math.ceil(EVENTS / (THREADS * 1.25)), messageChars: 120, bigEvery: 400, threadPrefix: 'c' });
 const children = new Set<ChildProcess>();
+/** the projectors' last log lines, shown when the test fails */
+let stderrTail = '';
 let topic: string;
 let db: Db;
 
@@ -42,6 +44,11 @@ function startChild(): ChildProcess {
       THREADLOG_OPS_PORT: '0',
       THREADLOG_LOG_LEVEL: 'warn',
     },
+  });
+  // Drained always: an unread pipe fills at 64 KiB and the projector's next (synchronous)
+  // log write then blocks it for good — a warm-up of retry warnings is enough.
+  child.stderr!.on('data', (b: Buffer) => {
+    stderrTail = (stderrTail + b.toString()).slice(-8_000);
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -85,7 +92,9 @@ describe('projector processes', () => {
     await writer.close();
     expect(written).toBeGreaterThanOrEqual(EVENTS * 0.9);
     const second = startChild();
-    await waitCaughtUp(stack, stack.redisPrefix, topic, CATCH_UP_MS);
+    await waitCaughtUp(stack, stack.redisPrefix, topic, CATCH_UP_MS).catch((e: unknown) => {
+      throw new Error(`${String(e)}; the projectors' last log lines:\n${stderrTail}`);
+    });
 
     // graceful stop: both exit 0 and leave their committed offsets at the end offsets
     current.kill('SIGTERM');
