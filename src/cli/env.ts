@@ -4,6 +4,7 @@
  * Defaults point at the local stack started by infra/stack.sh.
  */
 import { z } from 'zod';
+import { parseClusterNodes, type RedisConnectionOptions } from '../redis/client.ts';
 
 const schema = z.object({
   THREADLOG_KAFKA_PORT: z.string().regex(/^\d+$/).default('19092'),
@@ -14,6 +15,8 @@ const schema = z.object({
   THREADLOG_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
   THREADLOG_MONGO_DB: z.string().min(1).default('threadlog'),
   THREADLOG_REDIS_URL: z.string().url().optional(),
+  // a Redis Cluster's seed nodes (host:port,host:port,...): set, it replaces THREADLOG_REDIS_URL
+  THREADLOG_REDIS_CLUSTER_NODES: z.string().min(1).optional(),
   THREADLOG_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('threadlog'),
   THREADLOG_PARTITIONS: z.coerce.number().int().positive().default(12),
   // the projector: which projection generation it writes, its Redis keys, its ops endpoint
@@ -33,6 +36,8 @@ export interface ThreadlogEnv {
   mongoUrl: string;
   mongoDb: string;
   redisUrl: string;
+  /** a Redis Cluster's seed nodes; when set, used instead of redisUrl */
+  redisClusterNodes: string[] | undefined;
   topicPrefix: string;
   partitions: number;
   logLevel: string;
@@ -55,11 +60,20 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
   if (e.THREADLOG_PROJECTOR_HEARTBEAT_MS * 3 > e.THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS) {
     throw new Error('invalid environment: THREADLOG_PROJECTOR_HEARTBEAT_MS must be at most a third of THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS (a member that misses two heartbeats must still be alive)');
   }
+  const clusterNodes = e.THREADLOG_REDIS_CLUSTER_NODES?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (clusterNodes !== undefined) {
+    try {
+      parseClusterNodes(clusterNodes);
+    } catch (err) {
+      throw new Error(`invalid environment: THREADLOG_REDIS_CLUSTER_NODES: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   return {
     kafkaBrokers: (e.THREADLOG_KAFKA_BROKERS ?? `127.0.0.1:${e.THREADLOG_KAFKA_PORT}`).split(',').map((s) => s.trim()),
     mongoUrl: e.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${e.THREADLOG_MONGO_PORT}/`,
     mongoDb: e.THREADLOG_MONGO_DB,
     redisUrl: e.THREADLOG_REDIS_URL ?? `redis://127.0.0.1:${e.THREADLOG_REDIS_PORT}`,
+    redisClusterNodes: clusterNodes,
     topicPrefix: e.THREADLOG_TOPIC_PREFIX,
     partitions: e.THREADLOG_PARTITIONS,
     logLevel: e.THREADLOG_LOG_LEVEL,
@@ -71,3 +85,12 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     projectorHeartbeatMs: e.THREADLOG_PROJECTOR_HEARTBEAT_MS,
   };
 }
+
+/** The Redis the environment names: a Cluster's nodes when given, else the URL. */
+export function redisConnection(env: Pick<ThreadlogEnv, 'redisUrl' | 'redisClusterNodes'>): RedisConnectionOptions {
+  return env.redisClusterNodes?.length ? { clusterNodes: env.redisClusterNodes } : { url: env.redisUrl };
+}
+
+/** For messages: where Redis is, as configured. */
+export const redisWhere = (env: Pick<ThreadlogEnv, 'redisUrl' | 'redisClusterNodes'>): string =>
+  env.redisClusterNodes?.length ? `Redis Cluster ${env.redisClusterNodes.join(',')}` : env.redisUrl;
