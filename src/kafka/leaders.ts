@@ -17,6 +17,8 @@ import type { Logger } from '../logger.ts';
 export interface LeaderMap {
   /** leader node id of a partition, undefined when not known */
   leaderOf(partition: number): number | undefined;
+  /** the most brokers the cluster was seen to have (0 while unknown) */
+  brokers(): number;
   /** loads the map once (bounded wait); later calls return at once and refresh when stale */
   ready(): Promise<void>;
   /** re-read now (after a failed batch: leaderships may have moved) */
@@ -31,6 +33,8 @@ const FIRST_LOAD_MS = 2_000;
 
 export function createLeaderMap(kafka: Kafka, topic: string, logger: Logger): LeaderMap {
   let leaders = new Map<number, number>();
+  // the most seen: a cluster with brokers down still has them
+  let brokers = 0;
   let loadedAt = 0;
   let loading: Promise<void> | undefined;
   let admin: Promise<Admin> | undefined;
@@ -47,7 +51,9 @@ export function createLeaderMap(kafka: Kafka, topic: string, logger: Logger): Le
         const a = await admin;
         const meta = await a.fetchTopicMetadata({ topics: [topic] });
         const next = new Map((meta.topics[0]?.partitions ?? []).filter((p) => p.leader >= 0).map((p) => [p.partitionId, p.leader]));
+        const cluster = await a.describeCluster();
         if (!closed) {
+          brokers = Math.max(brokers, cluster.brokers.length);
           leaders = next;
           loadedAt = Date.now();
         }
@@ -64,6 +70,7 @@ export function createLeaderMap(kafka: Kafka, topic: string, logger: Logger): Le
 
   return {
     leaderOf: (p) => leaders.get(p),
+    brokers: () => brokers,
     async ready() {
       if (closed) return;
       if (loadedAt === 0) {
