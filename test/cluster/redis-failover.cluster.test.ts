@@ -157,6 +157,12 @@ describe('a Redis Cluster master killed under load', () => {
         readErrors: 0,
         readsFromMongoAfterKill: fromMongo.length,
         mongoWindowMs: [Math.min(...l3), Math.max(...l3)],
+        // per second since the kill: reads served by MongoDB / all reads
+        mongoShareBySecond: Array.from({ length: Math.ceil((Date.now() - killedAt) / 1000) }, (_, s) => {
+          const inSec = reads.filter((r) => r.at >= killedAt + s * 1000 && r.at < killedAt + (s + 1) * 1000);
+          return `${inSec.filter((r) => r.fromMongo).length}/${inSec.length}`;
+        }).join(' '),
+        readsFromMongoBeforeKill: reads.filter((r) => r.at < killedAt && r.fromMongo).length,
         headRegressionsDuringFailover: during.length,
         waitsDuringFailover: { n: waitsDuring.length, failed: waitsDuring.filter((w) => !w.ok).length, p50Ms: quantile(waitsDuring.map((w) => w.ms), 0.5), maxMs: Math.max(...waitsDuring.map((w) => w.ms)) },
         saveFailures: load.outcomes.filter((o) => o.error !== undefined).length,
