@@ -2,8 +2,9 @@
  * bench:scale — projector scale-out: 1, 2 and 3 projector processes (consumers/projector.ts)
  * in one consumer group, on whatever the environment points at (the cluster mode:
  * `eval "$(bash infra/cluster.sh env)"`, or the single stack). Repeated runs per process count:
- *  1. throughput: a pre-loaded log projected into a fresh generation; events/s measured from
- *     the moment the group is stable with all n members until the watermarks reach the end;
+ *  1. throughput: once the group of n is stable on a fresh topic, a backlog of pre-encoded
+ *     LangGraph-shaped events is written at once; events/s from the first write until the
+ *     watermarks reach the end (the writer is done within seconds: projecting is the work);
  *  2. visibility lag at a steady save rate on a fresh topic (save acknowledged → its
  *     partition's watermark covers it), p50/p99 per run;
  * and, for each run, CPU per process from /proc/<pid>/stat (projectors, FerretDB, PostgreSQL,
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { parseEnv, redisConnection } from '../src/cli/env.ts';
 import { createKafkaClient } from '../src/kafka/client.ts';
-import { createAppender } from '../src/kafka/appender.ts';
+import { createAppender, type AppendRecord } from '../src/kafka/appender.ts';
 import { checkpointsTopic, ensureTopics } from '../src/kafka/topics.ts';
 import { createRedisCache } from '../src/redis/cache.ts';
 import { createRedisClient, deleteKeysMatching } from '../src/redis/client.ts';
@@ -26,7 +27,7 @@ import { createWorkload } from './workload.ts';
 const quick = process.argv.includes('--quick');
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : quick ? 2 : 3;
-const size = quick ? { threads: 300, steps: 8, rate: 200, seconds: 10 } : { threads: 1_000, steps: 12, rate: 300, seconds: 15 };
+const size = quick ? { threads: 400, steps: 10, rate: 200, seconds: 10 } : { threads: 1_000, steps: 16, rate: 300, seconds: 15 };
 const COUNTS = [1, 2, 3];
 const env = parseEnv();
 const root = path.resolve(import.meta.dirname, '..');
@@ -41,11 +42,12 @@ const mongo = new MongoClient(env.mongoUrl);
 const redis = createRedisClient(redisConnection(env));
 const children = new Set<ChildProcess>();
 
-function projector(topicPrefix: string, generation: string): ChildProcess {
+/** `redisSpace`: its Redis keys' sub-prefix, unique per run */
+function projector(topicPrefix: string, generation: string, redisSpace = generation): ChildProcess {
   const c = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'consumers/projector.ts')], {
     cwd: root,
     stdio: 'ignore',
-    env: { ...process.env, THREADLOG_TOPIC_PREFIX: topicPrefix, THREADLOG_MONGO_DB: prefix, THREADLOG_REDIS_PREFIX: `${prefix}:${generation}:`, THREADLOG_GENERATION: generation, THREADLOG_OPS_PORT: '0', THREADLOG_LOG_LEVEL: 'warn', THREADLOG_PARTITIONS: String(PARTITIONS) },
+    env: { ...process.env, THREADLOG_TOPIC_PREFIX: topicPrefix, THREADLOG_MONGO_DB: prefix, THREADLOG_REDIS_PREFIX: `${prefix}:${redisSpace}:`, THREADLOG_GENERATION: generation, THREADLOG_OPS_PORT: '0', THREADLOG_LOG_LEVEL: 'warn', THREADLOG_PARTITIONS: String(PARTITIONS) },
   });
   children.add(c);
   c.once('exit', () => children.delete(c));
@@ -127,8 +129,8 @@ async function measure<T>(procs: ChildProcess[], body: () => Promise<T>): Promis
 
 const round = (x: number, d = 0): number => Math.round(x * 10 ** d) / 10 ** d;
 
-async function watermarkSum(topic: string, generation: string, ends: Map<number, bigint>): Promise<{ done: bigint; behind: bigint }> {
-  const wm = await createRedisCache({ redis, prefix: `${prefix}:${generation}:` }).getWatermarks(topic);
+async function watermarkSum(topic: string, redisSpace: string, ends: Map<number, bigint>): Promise<{ done: bigint; behind: bigint }> {
+  const wm = await createRedisCache({ redis, prefix: `${prefix}:${redisSpace}:` }).getWatermarks(topic);
   let done = 0n;
   let behind = 0n;
   for (const [p, end] of ends) {
@@ -153,23 +155,29 @@ async function ends(topic: string): Promise<Map<number, bigint>> {
   return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
 }
 
-/** events/s of n processes projecting the pre-loaded log, once the group is stable */
-async function throughputRun(n: number, run: number, topic: string): Promise<{ eventsPerSecond: number; window: Window }> {
-  const generation = `t${n}r${run}`;
-  const target = await ends(topic);
-  const procs = Array.from({ length: n }, () => projector(prefix, generation));
-  await stableWith(`${prefix}.projector.${generation}`, n);
-  const start = await watermarkSum(topic, generation, target);
-  const { value: projected, window } = await measure(procs, async () => {
+/** events/s of n processes projecting a backlog written once the group is stable */
+async function throughputRun(n: number, run: number, backlog: AppendRecord[][]): Promise<{ eventsPerSecond: number; window: Window }> {
+  const runPrefix = `${prefix}t${n}r${run}`;
+  const generation = 'tp';
+  await ensureTopics({ admin, prefix: runPrefix, partitions: PARTITIONS });
+  const topic = checkpointsTopic(runPrefix);
+  const procs = Array.from({ length: n }, () => projector(runPrefix, generation, `t${n}r${run}`));
+  await stableWith(`${runPrefix}.projector.${generation}`, n);
+  const appender = createAppender({ kafka, topic, partitions: PARTITIONS });
+  const { window } = await measure(procs, async () => {
+    await Promise.all(backlog.map((records) => appender.append(records)));
+    await appender.close();
+    const target = await ends(topic);
     for (;;) {
-      const s = await watermarkSum(topic, generation, target);
+      const s = await watermarkSum(topic, `t${n}r${run}`, target);
       progress(`throughput, ${n} projector(s), run ${run}: ${s.behind} records behind`);
-      if (s.behind <= 0n) return Number(s.done - start.done);
+      if (s.behind <= 0n) return;
       await sleep(200);
     }
   });
   await stopAll();
-  return { eventsPerSecond: round(projected / window.seconds), window };
+  await admin.deleteTopics({ topics: [topic, `${runPrefix}.dead-letter`] }).catch(() => undefined);
+  return { eventsPerSecond: round(backlog.length / window.seconds), window };
 }
 
 /** visibility lag of saves at a steady rate with n processes on a fresh topic */
@@ -178,9 +186,9 @@ async function lagRun(n: number, run: number): Promise<{ p50: number; p99: numbe
   const generation = 'live';
   await ensureTopics({ admin, prefix: lagPrefix, partitions: PARTITIONS });
   const topic = checkpointsTopic(lagPrefix);
-  const procs = Array.from({ length: n }, () => projector(lagPrefix, generation));
+  const procs = Array.from({ length: n }, () => projector(lagPrefix, generation, `l${n}r${run}`));
   await stableWith(`${lagPrefix}.projector.${generation}`, n);
-  const cache = createRedisCache({ redis, prefix: `${prefix}:${generation}:` });
+  const cache = createRedisCache({ redis, prefix: `${prefix}:l${n}r${run}:` });
   const waiting = new Map<number, Array<{ offset: bigint; t0: number }>>();
   const lags: number[] = [];
   const sub = await cache.subscribeWatermarks(topic, (w) => {
@@ -233,26 +241,21 @@ const median = (xs: number[]): number => {
 async function main(): Promise<void> {
   await admin.connect();
   await mongo.connect();
-  await ensureTopics({ admin, prefix, partitions: PARTITIONS });
-  const topic = checkpointsTopic(prefix);
   const brokers = (await admin.describeCluster()).brokers.length;
-  const appender = createAppender({ kafka, topic, partitions: PARTITIONS });
+  // encoded once, written by every throughput run: the codec's work stays out of the window
   const w = createWorkload({ threads: size.threads, steps: size.steps, messageChars: 400, threadPrefix: 't' });
-  let total = 0;
+  const backlog: AppendRecord[][] = [];
   for (let step = 0; step < size.steps; step++) {
-    const events = await w.stepEvents(step);
-    const encoded = await Promise.all(events.map((e) => w.codec.encode(e)));
-    await Promise.all(encoded.map((r) => appender.append(r)));
-    total += events.length;
-    progress(`pre-load: ${total} events (step ${step + 1}/${size.steps})`);
+    for (const e of await w.stepEvents(step)) backlog.push(await w.codec.encode(e));
+    progress(`encoding the backlog: ${backlog.length} events (step ${step + 1}/${size.steps})`);
   }
-  await appender.close();
+  const total = backlog.length;
 
   const throughput: Record<number, Array<Awaited<ReturnType<typeof throughputRun>>>> = {};
   const lag: Record<number, Array<Awaited<ReturnType<typeof lagRun>>>> = {};
   // interleaved (1, 2, 3, 1, 2, 3, ...) so the machine's other load spreads over all counts
   for (let run = 1; run <= RUNS; run++) {
-    for (const n of COUNTS) (throughput[n] ??= []).push(await throughputRun(n, run, topic));
+    for (const n of COUNTS) (throughput[n] ??= []).push(await throughputRun(n, run, backlog));
     for (const n of COUNTS) (lag[n] ??= []).push(await lagRun(n, run));
   }
   const summary = Object.fromEntries(

@@ -44,6 +44,7 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
     mongoDbName: env.mongoDb,
     redisUrl: env.redisUrl,
     ...(env.redisClusterNodes ? { redisClusterNodes: env.redisClusterNodes } : {}),
+    ...(env.redisClusterNatMap ? { redisClusterOptions: { natMap: env.redisClusterNatMap } } : {}),
     redisPrefix,
     sessionTimeoutMs: env.projectorSessionTimeoutMs,
     heartbeatIntervalMs: env.projectorHeartbeatMs,

@@ -13,6 +13,8 @@ export interface ServiceEndpoints {
   redisUrl: string;
   /** a Redis Cluster's seed nodes: probed instead of redisUrl */
   redisClusterNodes?: string[] | undefined;
+  /** announced address -> reachable address, for a cluster behind NAT */
+  redisClusterNatMap?: Record<string, { host: string; port: number }> | undefined;
 }
 
 export type ServiceName = 'kafka' | 'mongodb' | 'redis';
@@ -74,7 +76,7 @@ async function probeMongo(url: string, timeoutMs: number): Promise<void> {
 }
 
 async function probeRedis(ep: ServiceEndpoints, timeoutMs: number): Promise<void> {
-  const target = ep.redisClusterNodes?.length ? { clusterNodes: ep.redisClusterNodes, clusterOptions: { clusterRetryStrategy: () => null } } : { url: ep.redisUrl };
+  const target = ep.redisClusterNodes?.length ? { clusterNodes: ep.redisClusterNodes, clusterOptions: { clusterRetryStrategy: () => null, ...(ep.redisClusterNatMap ? { natMap: ep.redisClusterNatMap } : {}) } } : { url: ep.redisUrl };
   const redis = createRedisClient(target, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
   // the failure surfaces through connect(); without a listener ioredis also prints it
   redis.on('error', () => undefined);

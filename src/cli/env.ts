@@ -17,6 +17,8 @@ const schema = z.object({
   THREADLOG_REDIS_URL: z.string().url().optional(),
   // a Redis Cluster's seed nodes (host:port,host:port,...): set, it replaces THREADLOG_REDIS_URL
   THREADLOG_REDIS_CLUSTER_NODES: z.string().min(1).optional(),
+  // address translation for a cluster behind NAT (Docker): announced=reachable,... (ioredis natMap)
+  THREADLOG_REDIS_CLUSTER_NAT_MAP: z.string().min(1).optional(),
   THREADLOG_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('threadlog'),
   THREADLOG_PARTITIONS: z.coerce.number().int().positive().default(12),
   // the projector: which projection generation it writes, its Redis keys, its ops endpoint
@@ -38,6 +40,8 @@ export interface ThreadlogEnv {
   redisUrl: string;
   /** a Redis Cluster's seed nodes; when set, used instead of redisUrl */
   redisClusterNodes: string[] | undefined;
+  /** announced node address -> address to connect to (a cluster behind NAT, e.g. Docker) */
+  redisClusterNatMap: Record<string, { host: string; port: number }> | undefined;
   topicPrefix: string;
   partitions: number;
   logLevel: string;
@@ -68,12 +72,27 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
       throw new Error(`invalid environment: THREADLOG_REDIS_CLUSTER_NODES: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  let natMap: Record<string, { host: string; port: number }> | undefined;
+  if (e.THREADLOG_REDIS_CLUSTER_NAT_MAP !== undefined) {
+    natMap = {};
+    for (const pair of e.THREADLOG_REDIS_CLUSTER_NAT_MAP.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+      const [from, to, extra] = pair.split('=');
+      try {
+        if (from === undefined || to === undefined || extra !== undefined) throw new Error(`${JSON.stringify(pair)} is not announced=reachable`);
+        parseClusterNodes([from]);
+        natMap[from.trim()] = parseClusterNodes([to])[0]!;
+      } catch (err) {
+        throw new Error(`invalid environment: THREADLOG_REDIS_CLUSTER_NAT_MAP: ${err instanceof Error ? err.message : String(err)} (e.g. 172.28.0.31:6379=127.0.0.1:42301,...)`);
+      }
+    }
+  }
   return {
     kafkaBrokers: (e.THREADLOG_KAFKA_BROKERS ?? `127.0.0.1:${e.THREADLOG_KAFKA_PORT}`).split(',').map((s) => s.trim()),
     mongoUrl: e.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${e.THREADLOG_MONGO_PORT}/`,
     mongoDb: e.THREADLOG_MONGO_DB,
     redisUrl: e.THREADLOG_REDIS_URL ?? `redis://127.0.0.1:${e.THREADLOG_REDIS_PORT}`,
     redisClusterNodes: clusterNodes,
+    redisClusterNatMap: natMap,
     topicPrefix: e.THREADLOG_TOPIC_PREFIX,
     partitions: e.THREADLOG_PARTITIONS,
     logLevel: e.THREADLOG_LOG_LEVEL,
@@ -87,8 +106,9 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
 }
 
 /** The Redis the environment names: a Cluster's nodes when given, else the URL. */
-export function redisConnection(env: Pick<ThreadlogEnv, 'redisUrl' | 'redisClusterNodes'>): RedisConnectionOptions {
-  return env.redisClusterNodes?.length ? { clusterNodes: env.redisClusterNodes } : { url: env.redisUrl };
+export function redisConnection(env: Pick<ThreadlogEnv, 'redisUrl' | 'redisClusterNodes'> & Partial<Pick<ThreadlogEnv, 'redisClusterNatMap'>>): RedisConnectionOptions {
+  if (!env.redisClusterNodes?.length) return { url: env.redisUrl };
+  return { clusterNodes: env.redisClusterNodes, ...(env.redisClusterNatMap ? { clusterOptions: { natMap: env.redisClusterNatMap } } : {}) };
 }
 
 /** For messages: where Redis is, as configured. */

@@ -9,6 +9,7 @@
  */
 import kafkajs, { type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
+import type { ClusterOptions } from 'ioredis';
 import { Registry } from 'prom-client';
 import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { createEventCodec, type EventCodec } from '../events/codec.ts';
@@ -57,6 +58,8 @@ export interface ProjectorOptions {
   redisUrl?: string;
   /** `host:port` seed nodes of a Redis Cluster (instead of redisUrl) */
   redisClusterNodes?: string[];
+  /** ioredis Cluster settings for a Cluster we create (`natMap` behind NAT, ...) */
+  redisClusterOptions?: ClusterOptions;
   redisPrefix: string;
   /** create/check the topics at start (with this partition count) */
   ensureTopics: boolean;
@@ -157,7 +160,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
         socketTimeoutMS: o.mongoSocketTimeoutMs,
       });
   const db = o.db ?? ownMongo!.db(o.mongoDbName);
-  const redisTarget = o.redisClusterNodes?.length ? { clusterNodes: o.redisClusterNodes } : o.redisUrl ? { url: o.redisUrl } : undefined;
+  const redisTarget = o.redisClusterNodes?.length ? { clusterNodes: o.redisClusterNodes, ...(o.redisClusterOptions ? { clusterOptions: o.redisClusterOptions } : {}) } : o.redisUrl ? { url: o.redisUrl } : undefined;
   const ownRedis = o.redis || !redisTarget ? undefined : createRedisClient(redisTarget, { maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: o.redisCommandTimeoutMs });
   // ioredis prints unhandled 'error' events to the console; the failed calls already reach
   // the back-off and readiness, so a reconnect error is only worth a debug line

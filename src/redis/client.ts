@@ -36,12 +36,13 @@ export const isRedisClient = (r: unknown): r is RedisClient => r instanceof Redi
 export function parseClusterNodes(nodes: readonly string[]): Array<{ host: string; port: number }> {
   if (nodes.length === 0) throw new ThreadlogError('invalid-options', 'redis: clusterNodes needs at least one host:port');
   return nodes.map((n) => {
-    const m = /^\s*\[?([^\]\s]+?)\]?:(\d{1,5})\s*$/.exec(n);
-    const port = Number(m?.[2]);
+    // host:port, an IPv6 address in brackets; no scheme (a URL here is a common mistake)
+    const m = /^\s*(?:\[([0-9a-fA-F:.]+)\]|([^\s:/[\]@]+)):(\d{1,5})\s*$/.exec(n);
+    const port = Number(m?.[3]);
     if (!m || !(port > 0 && port < 65536)) {
       throw new ThreadlogError('invalid-options', `redis: cluster node ${JSON.stringify(n)} is not host:port (e.g. 10.0.0.5:6379)`);
     }
-    return { host: m[1]!, port };
+    return { host: (m[1] ?? m[2])!, port };
   });
 }
 

@@ -162,7 +162,7 @@ describe('a Redis Cluster master killed under load', () => {
           const inSec = reads.filter((r) => r.at >= killedAt + s * 1000 && r.at < killedAt + (s + 1) * 1000);
           return `${inSec.filter((r) => r.fromMongo).length}/${inSec.length}`;
         }).join(' '),
-        readsFromMongoBeforeKill: reads.filter((r) => r.at < killedAt && r.fromMongo).length,
+        mongoShareBeforeKill: `${reads.filter((r) => r.at < killedAt && r.fromMongo).length}/${reads.filter((r) => r.at < killedAt).length}`,
         headRegressionsDuringFailover: during.length,
         waitsDuringFailover: { n: waitsDuring.length, failed: waitsDuring.filter((w) => !w.ok).length, p50Ms: quantile(waitsDuring.map((w) => w.ms), 0.5), maxMs: Math.max(...waitsDuring.map((w) => w.ms)) },
         saveFailures: load.outcomes.filter((o) => o.error !== undefined).length,
