@@ -42,12 +42,15 @@ const mongo = new MongoClient(env.mongoUrl);
 const redis = createRedisClient(redisConnection(env));
 const children = new Set<ChildProcess>();
 
-/** `redisSpace`: its Redis keys' sub-prefix, unique per run */
-function projector(topicPrefix: string, generation: string, redisSpace = generation): ChildProcess {
+/**
+ * `space`: unique per run, names its MongoDB database and Redis sub-prefix, so no run writes
+ * over documents an earlier one made (on FerretDB an update costs far more than an insert)
+ */
+function projector(topicPrefix: string, generation: string, space: string): ChildProcess {
   const c = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'consumers/projector.ts')], {
     cwd: root,
     stdio: 'ignore',
-    env: { ...process.env, THREADLOG_TOPIC_PREFIX: topicPrefix, THREADLOG_MONGO_DB: prefix, THREADLOG_REDIS_PREFIX: `${prefix}:${redisSpace}:`, THREADLOG_GENERATION: generation, THREADLOG_OPS_PORT: '0', THREADLOG_LOG_LEVEL: 'warn', THREADLOG_PARTITIONS: String(PARTITIONS) },
+    env: { ...process.env, THREADLOG_TOPIC_PREFIX: topicPrefix, THREADLOG_MONGO_DB: `${prefix}_${space}`, THREADLOG_REDIS_PREFIX: `${prefix}:${space}:`, THREADLOG_GENERATION: generation, THREADLOG_OPS_PORT: '0', THREADLOG_LOG_LEVEL: 'warn', THREADLOG_PARTITIONS: String(PARTITIONS) },
   });
   children.add(c);
   c.once('exit', () => children.delete(c));
@@ -129,8 +132,8 @@ async function measure<T>(procs: ChildProcess[], body: () => Promise<T>): Promis
 
 const round = (x: number, d = 0): number => Math.round(x * 10 ** d) / 10 ** d;
 
-async function watermarkSum(topic: string, redisSpace: string, ends: Map<number, bigint>): Promise<{ done: bigint; behind: bigint }> {
-  const wm = await createRedisCache({ redis, prefix: `${prefix}:${redisSpace}:` }).getWatermarks(topic);
+async function watermarkSum(topic: string, space: string, ends: Map<number, bigint>): Promise<{ done: bigint; behind: bigint }> {
+  const wm = await createRedisCache({ redis, prefix: `${prefix}:${space}:` }).getWatermarks(topic);
   let done = 0n;
   let behind = 0n;
   for (const [p, end] of ends) {
@@ -177,6 +180,7 @@ async function throughputRun(n: number, run: number, backlog: AppendRecord[][]):
   });
   await stopAll();
   await admin.deleteTopics({ topics: [topic, `${runPrefix}.dead-letter`] }).catch(() => undefined);
+  await mongo.db(`${prefix}_t${n}r${run}`).dropDatabase().catch(() => undefined);
   return { eventsPerSecond: round(backlog.length / window.seconds), window };
 }
 
@@ -228,6 +232,7 @@ async function lagRun(n: number, run: number): Promise<{ p50: number; p99: numbe
   await sub.close();
   await stopAll();
   await admin.deleteTopics({ topics: [topic, `${lagPrefix}.dead-letter`] }).catch(() => undefined);
+  await mongo.db(`${prefix}_l${n}r${run}`).dropDatabase().catch(() => undefined);
   lags.sort((a, b) => a - b);
   const q = (p: number): number => round(lags[Math.min(lags.length - 1, Math.floor(p * lags.length))] ?? NaN);
   return { p50: q(0.5), p99: q(0.99), saves: lags.length, achievedRate: round(achievedRate), window };
@@ -265,6 +270,8 @@ async function main(): Promise<void> {
         eventsPerSecond: { median: median(throughput[n]!.map((r) => r.eventsPerSecond)), runs: throughput[n]!.map((r) => r.eventsPerSecond) },
         lagMs: { p50Median: median(lag[n]!.map((r) => r.p50)), p99Median: median(lag[n]!.map((r) => r.p99)), p99Max: Math.max(...lag[n]!.map((r) => r.p99)), achievedRate: median(lag[n]!.map((r) => r.achievedRate)) },
         coresWhileProjecting: medianCores(throughput[n]!.map((r) => r.window)),
+        // CPU milliseconds per projected event, per group (what carries over to other machines)
+        cpuMsPerEvent: medianCores(throughput[n]!.map((r) => ({ ...r.window, cores: Object.fromEntries(Object.entries(r.window.cores).map(([k, c]) => [k, (c * r.window.seconds * 1000) / total])) }))),
         projectorCores: throughput[n]!.map((r) => r.window.projectorCores),
       },
     ]),
@@ -285,6 +292,8 @@ async function main(): Promise<void> {
           'kafka': summary[n]!.coresWhileProjecting.kafka,
           'redis': summary[n]!.coresWhileProjecting.redis,
           'machine busy': summary[n]!.coresWhileProjecting.machineBusy,
+          'CPU ms/event: projectors': summary[n]!.cpuMsPerEvent.projectors,
+          'ferretdb+postgres': round((summary[n]!.cpuMsPerEvent.ferretdb ?? 0) + (summary[n]!.cpuMsPerEvent.postgres ?? 0), 2),
         },
       ]),
     ),
@@ -312,7 +321,7 @@ main()
     if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
     const groups = (await admin.listGroups().catch(() => ({ groups: [] as Array<{ groupId: string }> }))).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
     if (groups.length > 0) await admin.deleteGroups(groups).catch(() => undefined);
-    await mongo.db(prefix).dropDatabase().catch(() => undefined);
+    for (const n of COUNTS) for (let run = 1; run <= RUNS; run++) for (const k of ['t', 'l']) await mongo.db(`${prefix}_${k}${n}r${run}`).dropDatabase().catch(() => undefined);
     await admin.disconnect();
     await mongo.close();
     await deleteKeysMatching(redis, `${prefix}:*`).catch(() => undefined);

@@ -149,12 +149,10 @@ describe('a store and projectors on the cluster', () => {
         expect((await reader.load({ threadId: t }, { consistency: 'strong' }))?.checkpointId).toBe(latest.get(t));
       }
       // the projector's heads are in the cluster: eventual reads of another store hit L2
-      const l2Before = reader.stats().hits.l2;
       const fresh = await store();
       for (const t of threads) expect((await fresh.load({ threadId: t }, { consistency: 'eventual' }))?.checkpointId).toBe(latest.get(t));
       expect(fresh.stats().hits.l2).toBeGreaterThan(0);
       await fresh.close();
-      expect(l2Before).toBeGreaterThanOrEqual(0);
 
       const receipt = await writer.deleteThread('lib-0');
       expect(await reader.load({ threadId: 'lib-0' }, { after: receipt })).toBeUndefined();
