@@ -28,7 +28,8 @@ const quick = process.argv.includes('--quick');
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : quick ? 2 : 3;
 const size = quick ? { threads: 400, steps: 10, rate: 200, seconds: 10 } : { threads: 1_000, steps: 16, rate: 300, seconds: 15 };
-const COUNTS = [1, 2, 3];
+const countsArg = process.argv.indexOf('--counts');
+const COUNTS = countsArg > 0 ? process.argv[countsArg + 1]!.split(',').map(Number) : [1, 2, 3];
 const env = parseEnv();
 const root = path.resolve(import.meta.dirname, '..');
 const local = process.env.THREADLOG_LOCAL_DIR ?? path.join(root, '.local');
@@ -41,6 +42,8 @@ const admin = kafka.admin();
 const mongo = new MongoClient(env.mongoUrl);
 const redis = createRedisClient(redisConnection(env));
 const children = new Set<ChildProcess>();
+/** per projector process: how often it (re)joined the group and its warnings, from its log */
+const joins = new Map<ChildProcess, { joined: number; kafkajsErrors: number; paused: number }>();
 
 /**
  * `space`: unique per run, names its MongoDB database and Redis sub-prefix, so no run writes
@@ -49,11 +52,24 @@ const children = new Set<ChildProcess>();
 function projector(topicPrefix: string, generation: string, space: string): ChildProcess {
   const c = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'consumers/projector.ts')], {
     cwd: root,
-    stdio: 'ignore',
-    env: { ...process.env, THREADLOG_TOPIC_PREFIX: topicPrefix, THREADLOG_MONGO_DB: `${prefix}_${space}`, THREADLOG_REDIS_PREFIX: `${prefix}:${space}:`, THREADLOG_GENERATION: generation, THREADLOG_OPS_PORT: '0', THREADLOG_LOG_LEVEL: 'warn', THREADLOG_PARTITIONS: String(PARTITIONS) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, THREADLOG_LOG_LEVEL: 'info', THREADLOG_TOPIC_PREFIX: topicPrefix, THREADLOG_MONGO_DB: `${prefix}_${space}`, THREADLOG_REDIS_PREFIX: `${prefix}:${space}:`, THREADLOG_GENERATION: generation, THREADLOG_OPS_PORT: '0', THREADLOG_PARTITIONS: String(PARTITIONS) },
   });
   children.add(c);
   c.once('exit', () => children.delete(c));
+  // drained always (an unread pipe blocks the projector); counts the rebalances it went through
+  const counts = { joined: 0, kafkajsErrors: 0, paused: 0 };
+  joins.set(c, counts);
+  let rest = '';
+  c.stderr!.on('data', (b: Buffer) => {
+    const lines = (rest + b.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) {
+      if (l.includes('"joined the group"')) counts.joined += 1;
+      else if (l.includes('"batch paused')) counts.paused += 1;
+      else if (l.includes('"level":50')) counts.kafkajsErrors += 1;
+    }
+  });
   return c;
 }
 
@@ -101,6 +117,9 @@ function machine(): { busy: number; total: number } {
 
 interface Window {
   seconds: number;
+  groupJoins: number[];
+  pausedBatches: number;
+  errorsLogged: number;
   /** cores used per group over the window (CPU seconds / wall seconds) */
   cores: Record<string, number>;
   /** per projector process */
@@ -112,6 +131,7 @@ async function measure<T>(procs: ChildProcess[], body: () => Promise<T>): Promis
   const groups = { ...serverPids(), projectors: procs.map((p) => p.pid!) };
   const before = snapshot(groups);
   const m0 = machine();
+  const joins0 = procs.map((p) => joins.get(p)?.joined ?? 0);
   const t0 = performance.now();
   const value = await body();
   const seconds = (performance.now() - t0) / 1000;
@@ -122,6 +142,10 @@ async function measure<T>(procs: ChildProcess[], body: () => Promise<T>): Promis
   return {
     value,
     window: {
+      // rebalances a process went through during the window (0: the group stayed as it was)
+      groupJoins: procs.map((p, i) => (joins.get(p)?.joined ?? 0) - joins0[i]!),
+      pausedBatches: procs.reduce((n, p) => n + (joins.get(p)?.paused ?? 0), 0),
+      errorsLogged: procs.reduce((n, p) => n + (joins.get(p)?.kafkajsErrors ?? 0), 0),
       seconds,
       cores: Object.fromEntries(Object.entries(delta).map(([k, v]) => [k, round(v / seconds, 2)])),
       projectorCores: perProc.map((c) => round(c, 2)),
