@@ -5,7 +5,7 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { assertRedisTopology, createRedisClient, isCluster } from './redis/client.ts';
+import { assertRedisTopology, createRedisClient, describeRedis, isCluster } from './redis/client.ts';
 
 export interface ServiceEndpoints {
   kafkaBrokers: string[];
@@ -89,7 +89,7 @@ async function probeRedis(ep: ServiceEndpoints, timeoutMs: number): Promise<void
     ]);
     await redis.ping();
     // one node of a Cluster given as a single Redis: reachable, but the store would refuse it
-    if (!isCluster(redis)) await assertRedisTopology(redis, `Redis at ${ep.redisUrl}`);
+    if (!isCluster(redis)) await assertRedisTopology(redis, `Redis at ${describeRedis({ url: ep.redisUrl })}`);
   } finally {
     clearTimeout(timer);
     redis.disconnect();

@@ -19,7 +19,7 @@ import { checkpointsTopic, deadLetterTopic, ensureTopics, replicationWarnings } 
 import { silentLogger, type Logger } from '../logger.ts';
 import { createProjectionStore, type ProjectionStore } from '../mongo/projection-store.ts';
 import { createRedisCache } from '../redis/cache.ts';
-import { assertRedisTopology, createRedisClient, isCluster, type RedisClient } from '../redis/client.ts';
+import { assertRedisTopology, createRedisClient, describeRedis, isCluster, type RedisClient } from '../redis/client.ts';
 import { createProblemStore, type BrokenDelta } from '../mongo/problem-store.ts';
 import type { DeadLetterRecord } from './dead-letter.ts';
 import { createProjectorMetrics, type RetryCause } from './metrics.ts';
@@ -326,7 +326,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
         }
       }
       // a Cluster node given as one Redis is a configuration error: fail the start, say why
-      if (redis && !isCluster(redis)) await assertRedisTopology(redis, o.redisUrl ? `Redis at ${o.redisUrl}` : 'the Redis client passed in');
+      if (redis && !isCluster(redis)) await assertRedisTopology(redis, o.redisUrl ? `Redis at ${describeRedis({ url: o.redisUrl })}` : 'the Redis client passed in');
       producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       consumer = kafka.consumer({ groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: o.heartbeatIntervalMs, maxWaitTimeInMs: o.maxWaitTimeMs, maxBytesPerPartition: o.maxBytesPerPartition });
