@@ -40,7 +40,10 @@ interface Read {
   at: number;
   thread: string;
   id: string | undefined;
+  /** served by MongoDB (a first read of a new head is, Redis up or not) */
   fromMongo: boolean;
+  /** the store had Redis marked unavailable after this read: it went to MongoDB for that */
+  degraded: boolean;
   error?: unknown;
 }
 
@@ -73,9 +76,9 @@ describe('a Redis Cluster master killed under load', () => {
             const at = Date.now();
             try {
               const got = await reader.load({ threadId: thread }, { consistency: 'eventual' });
-              reads.push({ at, thread, id: got?.checkpointId, fromMongo: reader.stats().hits.l3 > before });
+              reads.push({ at, thread, id: got?.checkpointId, fromMongo: reader.stats().hits.l3 > before, degraded: reader.stats().redisDegraded });
             } catch (error) {
-              reads.push({ at, thread, id: undefined, fromMongo: false, error });
+              reads.push({ at, thread, id: undefined, fromMongo: false, degraded: reader.stats().redisDegraded, error });
             }
           }
         }
@@ -112,14 +115,16 @@ describe('a Redis Cluster master killed under load', () => {
       }, { timeoutMs: 120_000, intervalMs: 100, what: 'watermarks of every partition advancing after the failover' });
       const recoveredAt = Date.now();
       const readsAtRecovery = reads.length;
-      await waitFor(() => reads.length >= readsAtRecovery + 200 && waits.filter((w) => w.at > recoveredAt).length >= 20, { timeoutMs: 60_000, what: 'reads after the failover' });
+      await waitFor(() => reads.length >= readsAtRecovery + 100 && waits.filter((w) => w.at > recoveredAt).length >= 10, { timeoutMs: 90_000, what: 'reads after the failover' });
       stop = true;
       await Promise.all([readLoop, waitLoop, load.stop()]);
 
       // reads kept answering: no read failed, and MongoDB answered while the slot moved
       expect(reads.filter((r) => r.error !== undefined).map((r) => String(r.error))).toEqual([]);
       const fromMongo = reads.filter((r) => r.at >= killedAt && r.fromMongo);
-      expect(fromMongo.length).toBeGreaterThan(0);
+      // while the slot moved, Redis was unavailable to the store: those reads went to MongoDB
+      const degraded = reads.filter((r) => r.at >= killedAt && r.degraded && r.fromMongo);
+      expect(degraded.length).toBeGreaterThan(0);
       // heads never move backwards once the failover is over: after it, each thread's reads
       // are in order, and none is older than anything read before the kill
       const regressions: string[] = [];
@@ -149,18 +154,20 @@ describe('a Redis Cluster master killed under load', () => {
         return true;
       }, { timeoutMs: 60_000, intervalMs: 500, what: 'Redis heads equal to MongoDB heads' });
 
-      const l3 = fromMongo.map((r) => r.at - killedAt);
+      const l3 = degraded.map((r) => r.at - killedAt);
       report('Redis master kill -9 (cluster-node-timeout 3000 ms)', {
         promotedAfterMs: promotedAt - killedAt,
         failoverOverAfterMs: recoveredAt - killedAt,
         reads: reads.length,
         readErrors: 0,
         readsFromMongoAfterKill: fromMongo.length,
-        mongoWindowMs: [Math.min(...l3), Math.max(...l3)],
-        // per second since the kill: reads served by MongoDB / all reads
-        mongoShareBySecond: Array.from({ length: Math.ceil((Date.now() - killedAt) / 1000) }, (_, s) => {
+        // reads sent to MongoDB because Redis was unavailable: first and last, ms after the kill
+        redisUnavailableReads: degraded.length,
+        redisUnavailableWindowMs: [Math.min(...l3), Math.max(...l3)],
+        // per second since the kill: reads with Redis unavailable / all reads
+        degradedBySecond: Array.from({ length: Math.ceil((Date.now() - killedAt) / 1000) }, (_, s) => {
           const inSec = reads.filter((r) => r.at >= killedAt + s * 1000 && r.at < killedAt + (s + 1) * 1000);
-          return `${inSec.filter((r) => r.fromMongo).length}/${inSec.length}`;
+          return `${inSec.filter((r) => r.degraded).length}/${inSec.length}`;
         }).join(' '),
         mongoShareBeforeKill: `${reads.filter((r) => r.at < killedAt && r.fromMongo).length}/${reads.filter((r) => r.at < killedAt).length}`,
         headRegressionsDuringFailover: during.length,
