@@ -199,6 +199,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       present: async (threadId, ns, versions) => (await store.getBlobs(threadId, ns, versions)).map((v) => [v.channel, v.version]),
       record: (ps) => problems.record(ps),
       clearThread: (threadId, before) => problems.clearThread(threadId, before),
+      resolvedByApplier: async () => (await store.resolveLayout()) === 2,
     },
     onBrokenDeltas(ps) {
       brokenDeltas += ps.length;
