@@ -103,6 +103,7 @@ interface PendingWrites {
 
 export interface BulkOutcome {
   upserted: Set<number>;
+  matched: number;
   modified: number;
   deleted: number;
 }
@@ -135,9 +136,10 @@ async function withOpBudget<T>(n: number, fn: () => Promise<T>): Promise<T> {
  * command is simply run again: the loser's inserts are then no-ops.
  */
 export async function bulkWrite(col: Collection<IdDoc>, ops: Op[]): Promise<BulkOutcome> {
-  const out: BulkOutcome = { upserted: new Set(), modified: 0, deleted: 0 };
+  const out: BulkOutcome = { upserted: new Set(), matched: 0, modified: 0, deleted: 0 };
   const add = (start: number, r: BulkWriteResult): void => {
     for (const i of Object.keys(r.upsertedIds)) out.upserted.add(start + Number(i));
+    out.matched += r.matchedCount;
     out.modified += r.modifiedCount;
     out.deleted += r.deletedCount;
   };

@@ -21,8 +21,9 @@ export interface ApplyStateV2 {
   setTombstone(threadId: string, doc: TombstoneDocV2 | null): void;
   setCheckpoint(threadId: string, ns: string, info: CheckpointInfo): void;
   setRecent(threadId: string, ns: string, channel: string, version: ChannelVersion, checkpointId: string): void;
-  offsetKnown(topic: string): boolean;
-  setOffsetKnown(topic: string): void;
+  /** the partition's applied-offset document exists */
+  offsetKnown(topic: string, partition: number): boolean;
+  setOffsetKnown(topic: string, partition: number): void;
   forget(threadIds?: Iterable<string>): void;
 }
 
@@ -62,8 +63,8 @@ export function createApplyStateV2(maxThreads = 50_000): ApplyStateV2 {
     setTombstone: (t, doc) => void (mem(t).tomb = doc),
     setCheckpoint: (t, ns, info) => bounded(mem(t).checkpoints, key(ns, info.checkpointId), info, PER_THREAD),
     setRecent: (t, ns, channel, version, id) => bounded(mem(t).recent, valueKey(ns, channel, version), id, PER_THREAD * 4),
-    offsetKnown: (topic) => offsets.has(topic),
-    setOffsetKnown: (topic) => void offsets.add(topic),
+    offsetKnown: (topic, partition) => offsets.has(`${topic}\u0000${partition}`),
+    setOffsetKnown: (topic, partition) => void offsets.add(`${topic}\u0000${partition}`),
     forget(threadIds) {
       if (threadIds === undefined) {
         threads.clear();

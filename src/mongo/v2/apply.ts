@@ -137,49 +137,68 @@ async function applyOnce(
 
   // 5. heads and tombstones under the position they were planned from, beside the offsets
   await Promise.all([
-    ...plan.heads.map(({ doc, expected }) => replaceAt(cols.heads, doc as unknown as IdDoc, expected, 'advancing a head')),
-    ...plan.tombstones.map(({ doc, expected }) => replaceAt(cols.tombstones, doc as unknown as IdDoc, expected, 'advancing a tombstone')),
+    replaceAt(cols.heads, plan.heads, lookup, 'advancing heads'),
+    replaceAt(cols.tombstones, plan.tombstones, lookup, 'advancing tombstones'),
   ]);
   if (options.topic !== undefined) {
     const topic = options.topic;
-    const ops = throughPositions(events, options.through).map((pos) => {
-      const _id = ids.offset(topic, pos.partition);
-      return { updateOne: { filter: { _id, offset: { $lt: pos.offset } }, update: { $set: { topic, partition: pos.partition, offset: pos.offset } } } };
-    });
-    const upserts = throughPositions(events, options.through).map((pos) => {
-      const _id = ids.offset(topic, pos.partition);
-      return { updateOne: { filter: { _id }, update: { $setOnInsert: { topic, partition: pos.partition, offset: pos.offset } }, upsert: true } };
-    });
+    const positions = throughPositions(events, options.through);
+    const fresh = positions.filter((pos) => !state.offsetKnown(topic, pos.partition));
     // Applied offsets last: readers use them as the barrier "everything up to here is
-    // readable" when Redis watermarks are unavailable (src/store/watermarks.ts).
-    await mongoCall('recording applied offsets', () => bulkWrite(cols.offsets, [...(state.offsetKnown(topic) ? [] : upserts), ...ops]));
-    state.setOffsetKnown(topic);
+    // readable" when Redis watermarks are unavailable (src/store/watermarks.ts). A partition
+    // seen for the first time gets its document first, then every one moves forward only.
+    if (fresh.length > 0) {
+      await mongoCall('recording applied offsets', () =>
+        bulkWrite(cols.offsets, fresh.map((pos) => ({ updateOne: { filter: { _id: ids.offset(topic, pos.partition) }, update: { $setOnInsert: { topic, partition: pos.partition, offset: pos.offset } }, upsert: true } }))),
+      );
+    }
+    await mongoCall('recording applied offsets', () =>
+      bulkWrite(cols.offsets, positions.map((pos) => ({ updateOne: { filter: { _id: ids.offset(topic, pos.partition), offset: { $lt: pos.offset } }, update: { $set: { offset: pos.offset } } } }))),
+    );
+    for (const pos of positions) state.setOffsetKnown(topic, pos.partition);
   }
 
   remember(state, plan, lanes, heads, tombs);
   return resultOf(events, plan, cpApplied, deleted);
 }
 
-/** replace (or insert) a document whose chain ends at `expected`; throws HeadMoved when it does not */
-async function replaceAt(col: Collection<IdDoc>, doc: IdDoc, expected: Pos | null, what: string): Promise<void> {
-  const { _id, ...rest } = doc;
-  if (expected === null) {
-    try {
-      await mongoCall(what, () => col.insertOne(doc));
-      return;
-    } catch (e) {
-      if ((e as { cause?: { code?: number } }).cause?.code === 11000) throw new HeadMoved(`${what}: ${_id} was created meanwhile`);
-      throw e;
-    }
-  }
-  const r = await mongoCall(what, () => col.replaceOne({ _id, ...chainAt(expected) }, rest));
-  if (r.matchedCount === 0) {
-    // already there (a redelivery of what we wrote) is fine; anything else moved it
-    const cur = await mongoCall(what, () => col.findOne({ _id }));
-    const last = (cur as { chain?: LaneChain } | null)?.chain?.last;
-    const mine = (doc as { chain?: LaneChain }).chain?.last;
-    if (last !== undefined && mine !== undefined && comparePos(last, mine) >= 0) return;
-    throw new HeadMoved(`${what}: ${_id} moved meanwhile`);
+/**
+ * Replaces (or inserts) documents whose stored chain ends at `expected`, in bounded bulks
+ * (one guarded replacement per lane). One that matched nothing is looked at: already at or
+ * past the planned position is a redelivery of what was written (fine); anything else was
+ * moved by another applier meanwhile (HeadMoved: the caller plans the batch again).
+ */
+async function replaceAt(col: Collection<IdDoc>, items: ReadonlyArray<{ doc: { _id: string; chain?: LaneChain }; expected: Pos | null }>, lookup: IdLookup, what: string): Promise<void> {
+  if (items.length === 0) return;
+  const fresh = items.filter((i) => i.expected === null);
+  const existing = items.filter((i) => i.expected !== null);
+  const unsure: Array<{ _id: string; chain?: LaneChain }> = [];
+  await Promise.all([
+    fresh.length === 0
+      ? undefined
+      : mongoCall(what, () => insertOnce(col, fresh.map((i) => i.doc as unknown as IdDoc))).then((applied) => {
+          fresh.forEach((i, n) => applied.has(n) || unsure.push(i.doc));
+        }),
+    existing.length === 0
+      ? undefined
+      : mongoCall(what, () =>
+          bulkWrite(
+            col,
+            existing.map(({ doc, expected }) => {
+              const { _id, ...rest } = doc;
+              return { replaceOne: { filter: { _id, ...chainAt(expected) }, replacement: rest } };
+            }),
+          ),
+        ).then((r) => {
+          if (r.matched < existing.length) unsure.push(...existing.map((i) => i.doc));
+        }),
+  ]);
+  if (unsure.length === 0) return;
+  const stored = new Map((await mongoCall(what, () => lookup(col, unsure.map((d) => d._id)))).map((d) => [d._id, (d as { chain?: LaneChain }).chain?.last]));
+  for (const d of unsure) {
+    const last = stored.get(d._id);
+    const mine = d.chain?.last;
+    if (last === undefined || mine === undefined || comparePos(last, mine) < 0) throw new HeadMoved(`${what}: ${d._id} moved meanwhile`);
   }
 }
 

@@ -6,16 +6,17 @@
  * of origin documents, and one per skip-delta level.
  */
 import type { Db, Document, Sort } from 'mongodb';
-import type { ChannelValue, ChannelVersion } from '../../events/types.ts';
-import { comparePos, type Pos } from '../../projection/documents.ts';
+import type { ChannelValue, ChannelVersion, TypedValue } from '../../events/types.ts';
+import type { Pos } from '../../projection/documents.ts';
 import { ids, idRange } from '../../projection/ids.ts';
 import { metadataQuery } from '../../projection/metadata.ts';
 import { idsV2, type BlobPartDocV2, type CheckpointDocV2, type HeadDocV2, type WritesDocV2 } from '../../projection/v2/documents.ts';
 import { channelValueOf } from '../../projection/v2/memory.ts';
+import { mergeWrites } from '../../projection/v2/writes.ts';
 import type { IdDoc } from '../apply.ts';
 import { mongoCall } from '../errors.ts';
 import type { IdLookup } from '../lookup.ts';
-import { plainDoc, toCheckpointRecord, toLogPosition, type CheckpointRecord, type WriteRecord } from '../records.ts';
+import { plainDoc, toCheckpointRecord, type CheckpointRecord, type WriteRecord } from '../records.ts';
 import { applyBatchV2, type CollectionsV2 } from './apply.ts';
 import { createApplyStateV2 } from './apply-state.ts';
 import type { ListOptions, ProjectionStore } from '../projection-store.ts';
@@ -23,27 +24,13 @@ import type { Collections } from '../apply.ts';
 
 export const collectionKindsV2 = ['checkpoints', 'writes', 'blobs', 'heads', 'tombstones', 'offsets'] as const;
 
-const byTaskThenIdx = (a: WriteRecord, b: WriteRecord): number => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : a.idx - b.idx);
 // listing needs no values: they are read through origins when a checkpoint is assembled
 const withoutValues = { projection: { values: 0, link: 0 } };
 
-/**
- * LangGraph's rules over a checkpoint's writes documents (log order): a regular write is kept
- * once per (task, idx), the first; a special one (negative idx: errors, interrupts) the newest.
- */
-export function mergeWrites(docs: readonly WritesDocV2[]): WriteRecord[] {
-  const sorted = [...docs].sort((a, b) => comparePos(a.pos, b.pos));
-  const out = new Map<string, WriteRecord>();
-  for (const d of sorted) {
-    for (const w of d.writes) {
-      const k = JSON.stringify([d.taskId, w.idx]);
-      if (w.idx >= 0 && out.has(k)) continue;
-      const v = plainDoc(w.value);
-      out.set(k, { taskId: d.taskId, taskPath: d.taskPath, idx: w.idx, channel: w.channel, value: { type: v.type, value: v.value }, position: toLogPosition(d.pos) });
-    }
-  }
-  return [...out.values()].sort(byTaskThenIdx);
-}
+const plainTyped = (v: TypedValue): TypedValue => {
+  const p = plainDoc(v);
+  return { type: p.type, value: p.value };
+};
 
 export function headRecord(d: HeadDocV2): CheckpointRecord | undefined {
   if (d.head === undefined) return undefined;
@@ -173,7 +160,7 @@ export function createProjectionStoreV2(options: {
 
     async getWrites(threadId, ns, checkpointId) {
       const docs = await find('writes', { _id: idRange('w', threadId, ns, checkpointId) }, undefined, undefined, 'reading pending writes');
-      return mergeWrites(docs as unknown as WritesDocV2[]);
+      return mergeWrites(docs as unknown as WritesDocV2[], plainTyped);
     },
 
     async getWritesOf(threadId, ns, checkpointIds) {
@@ -185,7 +172,7 @@ export function createProjectionStoreV2(options: {
       const docs = (await find('writes', { _id: { $gte, $lt } }, undefined, undefined, 'reading pending writes')) as unknown as WritesDocV2[];
       const per = new Map<string, WritesDocV2[]>();
       for (const d of docs) if (out.has(d.checkpointId)) per.set(d.checkpointId, [...(per.get(d.checkpointId) ?? []), d]);
-      for (const [id, ds] of per) out.set(id, mergeWrites(ds));
+      for (const [id, ds] of per) out.set(id, mergeWrites(ds, plainTyped));
       return out;
     },
 

@@ -345,9 +345,11 @@ export function planBatchV2(events: readonly ChainedEvent[], known: KnownState):
     if (claimed !== undefined) return holds(claimed) ? claimed : undefined;
     const inBatch = lane.batchValues.get(k);
     if (inBatch !== undefined) return inBatch;
+    // the parent's origins were computed by the projection itself: the checkpoint they name
+    // holds the parent's version (documents of a thread go only all together, by a delete)
     if (parent !== undefined && parent.versions[channel] === base && !parent.unresolved.has(channel)) {
       const o = parent.origins.get(channel);
-      if (o !== undefined && holds(o)) return o;
+      if (o !== undefined) return o;
     }
     const recent = known.recent(threadId, ns, channel, base);
     return recent !== undefined && !deletedSince(threadId) ? recent : undefined;
