@@ -10,7 +10,7 @@ import { comparePos, type Pos } from '../documents.ts';
 import { ids, idRange } from '../ids.ts';
 import type { BlobPartDocV2, CheckpointDocV2, HeadDocV2, StoredValue, TombstoneDocV2, WritesDocV2 } from './documents.ts';
 import { idsV2 } from './documents.ts';
-import { infoOfDoc, planBatchV2, type ChainedEvent, type KnownState, type PlanV2 } from './plan.ts';
+import { infoOfDoc, lookupsFor, planBatchV2, type ChainedEvent, type KnownState, type PlanV2 } from './plan.ts';
 import { unpackSpilled } from './spill.ts';
 
 export type DocV2 = CheckpointDocV2 | WritesDocV2 | HeadDocV2 | TombstoneDocV2 | BlobPartDocV2;
@@ -73,7 +73,10 @@ export function createMemoryProjectionV2(): MemoryProjectionV2 {
 
   return {
     applyBatch(events) {
-      const plan = planBatchV2(events, known);
+      // as the MongoDB applier does: stored checkpoints are known only once looked up, and
+      // only those the plan asks for (a plan that needs one it did not ask for is a bug)
+      const looked = new Set(lookupsFor(events, { ...known, checkpoint: () => undefined }).map((w) => ids.checkpoint(w.threadId, w.checkpointNs, w.checkpointId)));
+      const plan = planBatchV2(events, { ...known, checkpoint: (t, ns, id) => (looked.has(ids.checkpoint(t, ns, id)) ? known.checkpoint(t, ns, id) : undefined) });
       apply(plan);
       return plan;
     },

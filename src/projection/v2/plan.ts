@@ -110,9 +110,13 @@ export function lookupsFor(events: readonly PositionedEvent[], known: KnownState
     if (known.head(threadId, ns)?.head?.checkpointId === id) return;
     wanted.set(k, { threadId, checkpointNs: ns, checkpointId: id });
   };
-  for (const { event } of events) {
+  for (const { event, position } of events) {
     if (event.type !== 'checkpoint') continue;
     const { threadId, checkpointNs: ns } = event;
+    // a redelivered event (its lane's chain is past it) is not planned: what it wrote is
+    // stored, and found there like any earlier document
+    const last = known.head(threadId, ns)?.chain?.last;
+    if (last !== undefined && comparePos(toPos(position), last) <= 0) continue;
     if (event.parentCheckpointId !== undefined) want(threadId, ns, event.parentCheckpointId);
     for (const v of event.values) {
       if (v.kind === 'append' && v.baseCheckpoint !== undefined && known.recent(threadId, ns, v.channel, v.base) !== v.baseCheckpoint) want(threadId, ns, v.baseCheckpoint);
