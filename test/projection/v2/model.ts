@@ -5,7 +5,7 @@
  * channel values and the pending writes, after deletes and re-puts.
  */
 import { JsonPlusSerializer, WRITES_IDX_MAP } from '@langchain/langgraph-checkpoint';
-import { createDeltaEncoder, encodeAcknowledged, type ChannelValue, type ChannelVersion, type CheckpointEvent, type ThreadlogEvent, type TypedValue } from '../../../src/events/index.ts';
+import { createDeltaEncoder, type ChannelValue, type ChannelVersion, type CheckpointEvent, type ThreadlogEvent, type TypedValue } from '../../../src/events/index.ts';
 import type { PositionedEvent } from '../../../src/projection/documents.ts';
 import { rng } from '../fixtures.ts';
 
