@@ -9,6 +9,8 @@ import { ThreadlogError } from '../errors.ts';
 import { createChainStore } from '../mongo/chain-store.ts';
 import { readThreadLogs, type ThreadLog } from '../kafka/thread-reader.ts';
 import { auditThread, type AuditReport } from '../ops/audit.ts';
+import { auditThreadV2 } from '../ops/audit-v2.ts';
+import { createThreadDocsV2 } from '../mongo/v2/thread-docs.ts';
 import { runCommand, serviceError, type Output } from './context.ts';
 import type { ThreadlogEnv } from './env.ts';
 
@@ -17,6 +19,27 @@ export interface AuditOptions {
   json?: boolean;
   /** threads read from the log at once with --all */
   batch?: number;
+}
+
+/** how a generation's documents are audited: layout 1 (hash-chain collection) or 2 (links in the documents) */
+interface Auditor {
+  listThreads(): AsyncGenerator<string>;
+  audit(threadId: string, log: ThreadLog, applied: Map<number, string>): Promise<AuditReport>;
+}
+
+function auditorV1(chains: ReturnType<typeof createChainStore>): Auditor {
+  return { listThreads: () => chains.listChainedThreads(), audit: (t, log, applied) => auditOne(chains, t, log, applied) };
+}
+
+function auditorV2(docs: ReturnType<typeof createThreadDocsV2>): Auditor {
+  return {
+    listThreads: () => docs.listThreads(),
+    async audit(threadId, log, applied) {
+      const through = applied.get(log.partition);
+      const [stored, pruned] = await Promise.all([docs.threadDocs(threadId), docs.prunedIds(threadId)]);
+      return auditThreadV2({ threadId, events: log.events, appliedThrough: through === undefined ? undefined : Number(through), docs: stored, pruned });
+    },
+  };
 }
 
 async function auditOne(chains: ReturnType<typeof createChainStore>, threadId: string, log: ThreadLog, applied: Map<number, string>): Promise<AuditReport> {
@@ -67,16 +90,17 @@ export async function auditCommand(env: ThreadlogEnv, threadId: string | undefin
     if ((threadId === undefined) === !opts.all) throw new ThreadlogError('invalid-options', 'pass a thread id or --all (not both)');
     const projection = await ctx.projection();
     const applied = await projection.getAppliedOffsets(ctx.topic);
-    const chains = createChainStore(await ctx.db(), env.generation);
+    const db = await ctx.db();
+    const auditor = (await projection.resolveLayout()) === 2 ? auditorV2(createThreadDocsV2(db, env.generation)) : auditorV1(createChainStore(db, env.generation));
     const reports: AuditReport[] = [];
     if (threadId !== undefined) {
       const log = await ctx.readThread(threadId, io);
-      reports.push(await auditOne(chains, threadId, log, applied));
+      reports.push(await auditor.audit(threadId, log, applied));
     } else {
       const threads: string[] = [];
-      for await (const t of chains.listChainedThreads()) threads.push(t);
+      for await (const t of auditor.listThreads()) threads.push(t);
       if (threads.length === 0) {
-        throw new ThreadlogError('not-found', `generation ${env.generation} in ${env.mongoDb} has no hash chains; check THREADLOG_GENERATION / THREADLOG_MONGO_DB, or run a projector`);
+        throw new ThreadlogError('not-found', `generation ${env.generation} in ${env.mongoDb} has no projected threads; check THREADLOG_GENERATION / THREADLOG_MONGO_DB, or run a projector`);
       }
       const bar = io.progress ? new cliProgress.SingleBar({ format: 'audit {bar} {value}/{total} threads', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
       bar?.start(threads.length, 0);
@@ -87,7 +111,7 @@ export async function auditCommand(env: ThreadlogEnv, threadId: string | undefin
           const logs = await readThreadLogs({ kafka: ctx.kafka(), topic: ctx.topic, threadIds: group, codec: ctx.codec }).catch((e: unknown) => {
             throw serviceError('Kafka', env.kafkaBrokers.join(','), 'THREADLOG_KAFKA_BROKERS', e);
           });
-          const rs = await Promise.all(group.map((t, j) => auditOne(chains, t, logs[j]!, applied)));
+          const rs = await Promise.all(group.map((t, j) => auditor.audit(t, logs[j]!, applied)));
           reports.push(...rs);
           bar?.update(reports.length);
         }
