@@ -40,7 +40,8 @@ export interface AuditInputV2 {
   appliedThrough: number | undefined;
   /** the thread's stored documents by `_id`, BSON binaries as bytes */
   docs: ReadonlyMap<string, Document>;
-  pruned: ReadonlySet<string>;
+  /** what prunes removed, and the checkpoints they marked as value holders */
+  pruned: { removed: ReadonlySet<string>; held: ReadonlySet<string> };
 }
 
 export type AuditReportV2 = AuditReport & { layout: 2; perEvent: AuditedEvent[] };
@@ -89,13 +90,16 @@ export function auditThreadV2(input: AuditInputV2): AuditReportV2 {
     const pos = docPos(want)!;
     const eventId = eventAt.get(label(pos));
     if (got === undefined) {
-      if (input.pruned.has(id)) {
+      if (input.pruned.removed.has(id)) {
         pruned += 1;
         docStatus.set(id, 'pruned');
         continue;
       }
       docStatus.set(id, 'missing');
       divergences.push({ kind: 'missing', position: pos, docId: id, ...(eventId ? { eventId } : {}), message: `document ${id} written by the event at ${label(pos)} is missing from the projection` });
+    } else if (input.pruned.held.has(id) && (got as { pruned?: unknown }).pruned === true && canonical({ ...got, pruned: undefined }) === canonical(want)) {
+      pruned += 1;
+      docStatus.set(id, 'pruned');
     } else if (canonical(got) !== canonical(want)) {
       docStatus.set(id, 'altered');
       divergences.push(laneOrDoc(id, got, want, pos, eventId));

@@ -120,7 +120,15 @@ export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec:
 
   return {
     async assemble(rec, asOf, read) {
-      const [found, pending] = await Promise.all([blobs(rec.threadId, rec.checkpointNs, wantedOf(rec)), writes(rec, read)]);
+      const wanted = wantedOf(rec);
+      const [found, pending] = await Promise.all([blobs(rec.threadId, rec.checkpointNs, wanted), writes(rec, read)]);
+      // layout 2 names where each value is: one that is not there is an error, never an empty channel
+      const lost = wanted.find((w) => w[2] !== undefined && !found.has(w[0]));
+      if (lost !== undefined) {
+        throw new ThreadlogError('broken-delta-chain', `checkpoint ${rec.checkpointId}: the value of channel "${lost[0]}" (version ${String(lost[1])}) is not in checkpoint ${lost[2]!}, which should hold it (removed from the projection by hand? rebuild the generation: threadlog rebuild)`, {
+          details: { checkpointId: rec.checkpointId, channel: lost[0], version: lost[1], origin: lost[2] },
+        });
+      }
       return entry(rec, await values(rec, found), pending, asOf);
     },
 

@@ -130,7 +130,8 @@ export function createListing(d: ListingDeps) {
     for (;;) {
       const gt = after;
       const docs = await mongoCall('streaming a thread', () =>
-        d.projection.collections.checkpoints.find({ _id: { $gt: gt, $lt: range.$lt } }).sort({ _id: 1 }).limit(pageSize).toArray(),
+        // (layout 2: without the values, read through origins; pruned value holders are no checkpoints)
+        d.projection.collections.checkpoints.find({ _id: { $gt: gt, $lt: range.$lt }, pruned: { $exists: false } }, { projection: { values: 0, link: 0 } }).sort({ _id: 1 }).limit(pageSize).toArray(),
       );
       const recs = docs.map(toCheckpointRecord);
       const last = recs[recs.length - 1];

@@ -16,8 +16,8 @@ async function projected(seed: number): Promise<{ log: LoggedEvent[]; docs: Map<
 
 const threadOf = (log: readonly LoggedEvent[]): string => log[0]!.event.threadId;
 const last = (log: readonly LoggedEvent[]): number => Number(log.at(-1)!.position.offset);
-const audit = (log: LoggedEvent[], docs: Map<string, Document>, pruned = new Set<string>(), through = last(log)) =>
-  auditThreadV2({ threadId: threadOf(log), events: log, appliedThrough: through, docs, pruned });
+const audit = (log: LoggedEvent[], docs: Map<string, Document>, removed = new Set<string>(), through = last(log), held = new Set<string>()) =>
+  auditThreadV2({ threadId: threadOf(log), events: log, appliedThrough: through, docs, pruned: { removed, held } });
 
 describe('audit, layout 2', () => {
   it('passes a clean projection; every event verified', async () => {
@@ -46,6 +46,13 @@ describe('audit, layout 2', () => {
     expect(r.first).toMatchObject({ kind: 'missing', docId: w, position: wdoc.pos });
     // pruned on purpose: not a divergence
     expect(audit(log, docs, new Set([w])).ok).toBe(true);
+    // a value holder marked by a prune: pruned, unless anything else about it changed
+    const holder = cpIds[0]!;
+    docs.set(holder, { ...docs.get(holder)!, pruned: true });
+    expect(audit(log, docs, new Set([w]), last(log), new Set([holder])).pruned).toBe(2);
+    expect(audit(log, docs, new Set([w])).first).toMatchObject({ kind: 'altered', docId: holder });
+    docs.set(holder, { ...docs.get(holder)!, pruned: true, ts: -1 });
+    expect(audit(log, docs, new Set([w]), last(log), new Set([holder])).first).toMatchObject({ kind: 'altered', docId: holder });
   });
 
   it('an extra document no event makes is named', async () => {

@@ -24,6 +24,8 @@ import type { Collections } from '../apply.ts';
 
 export const collectionKindsV2 = ['checkpoints', 'writes', 'blobs', 'heads', 'tombstones', 'offsets'] as const;
 
+// pruned value holders are not listed (ops/prune-v2.ts)
+const listed = { pruned: { $exists: false } };
 // listing needs no values: they are read through origins when a checkpoint is assembled
 const withoutValues = { projection: { values: 0, link: 0 } };
 
@@ -107,7 +109,8 @@ export function createProjectionStoreV2(options: {
 
     async getCheckpoint(threadId, ns, checkpointId) {
       const d = await mongoCall('reading a checkpoint', () => cols.checkpoints.findOne({ _id: ids.checkpoint(threadId, ns, checkpointId) }, withoutValues));
-      return d ? toCheckpointRecord(d) : undefined;
+      // a pruned value holder is no checkpoint any more (ops/prune-v2.ts)
+      return d && d.pruned !== true ? toCheckpointRecord(d) : undefined;
     },
 
     async getHead(threadId, ns) {
@@ -117,16 +120,16 @@ export function createProjectionStoreV2(options: {
 
     async listCheckpoints(threadId, ns, { before, limit }: ListOptions = {}) {
       if (ns === undefined) {
-        const filter = { _id: idRange('cp', threadId), threadId, ...(before === undefined ? {} : { checkpointId: { $lt: before } }) };
+        const filter = { _id: idRange('cp', threadId), threadId, ...listed, ...(before === undefined ? {} : { checkpointId: { $lt: before } }) };
         return (await find('checkpoints', filter, newestFirst, limit, 'listing a thread', withoutValues)).map(toCheckpointRecord);
       }
       const range = idRange('cp', threadId, ns);
-      const filter = { _id: before === undefined ? range : { $gte: range.$gte, $lt: ids.checkpoint(threadId, ns, before) } };
+      const filter = { _id: before === undefined ? range : { $gte: range.$gte, $lt: ids.checkpoint(threadId, ns, before) }, ...listed };
       return (await find('checkpoints', filter, { _id: -1 }, limit, 'listing a thread', withoutValues)).map(toCheckpointRecord);
     },
 
     async listAcrossThreads({ filter, before, limit } = {}) {
-      const query = { ...metadataQuery(filter), ...(before === undefined ? {} : { checkpointId: { $lt: before } }) };
+      const query = { ...metadataQuery(filter), ...listed, ...(before === undefined ? {} : { checkpointId: { $lt: before } }) };
       return (await find('checkpoints', query, newestFirst, limit, 'listing checkpoints', withoutValues)).map(toCheckpointRecord);
     },
 

@@ -17,8 +17,9 @@ export interface ThreadDocsV2 {
   threadDocs(threadId: string): Promise<Map<string, Document & { _id: string }>>;
   /** threads with a head or a tombstone, in `_id` order, each once */
   listThreads(): AsyncGenerator<string>;
-  prunedIds(threadId: string): Promise<Set<string>>;
-  recordPrune(threadId: string, removed: readonly string[]): Promise<void>;
+  /** `_id`s a prune removed, and those it marked as value holders */
+  prunedIds(threadId: string): Promise<{ removed: Set<string>; held: Set<string> }>;
+  recordPrune(threadId: string, removed: readonly string[], held: readonly string[]): Promise<void>;
 }
 
 const PRUNE_IDS_PER_DOC = 5_000;
@@ -53,14 +54,16 @@ export function createThreadDocsV2(db: Db, generation: string): ThreadDocsV2 {
     },
     async prunedIds(threadId) {
       const docs = await mongoCall('reading prune records', () => col('prunes').find({ _id: pruneRange(threadId) }).toArray());
-      return new Set(docs.flatMap((d) => d.removed as string[]));
+      return { removed: new Set(docs.flatMap((d) => (d.removed ?? []) as string[])), held: new Set(docs.flatMap((d) => (d.held ?? []) as string[])) };
     },
-    async recordPrune(threadId, removed) {
-      if (removed.length === 0) return;
+    async recordPrune(threadId, removed, held) {
+      if (removed.length + held.length === 0) return;
       const at = Date.now();
       const docs: IdDoc[] = [];
-      for (let i = 0; i * PRUNE_IDS_PER_DOC < removed.length; i++) {
-        docs.push({ _id: `prune:${encodeIdPart(threadId)}:${pad(at)}:${i}`, threadId, at, removed: removed.slice(i * PRUNE_IDS_PER_DOC, (i + 1) * PRUNE_IDS_PER_DOC) });
+      const all = [...removed.map((id) => ['removed', id] as const), ...held.map((id) => ['held', id] as const)];
+      for (let i = 0; i * PRUNE_IDS_PER_DOC < all.length; i++) {
+        const part = all.slice(i * PRUNE_IDS_PER_DOC, (i + 1) * PRUNE_IDS_PER_DOC);
+        docs.push({ _id: `prune:${encodeIdPart(threadId)}:${pad(at)}:${i}`, threadId, at, removed: part.filter(([k]) => k === 'removed').map(([, id]) => id), held: part.filter(([k]) => k === 'held').map(([, id]) => id) });
       }
       await mongoCall('recording a prune', () => col('prunes').insertMany(docs));
     },

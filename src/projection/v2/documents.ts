@@ -70,6 +70,11 @@ export interface CheckpointDocV2 {
   unresolved?: string[];
   /** link after this event in its lane's chain; absent when projected without stored bytes */
   link?: string;
+  /**
+   * set by `threadlog prune` on a checkpoint kept only because kept checkpoints' values live
+   * in it (a value holder): not read or listed as a checkpoint any more (ops/prune-v2.ts)
+   */
+  pruned?: true;
 }
 
 export interface WritesDocV2 {

@@ -21,6 +21,10 @@ export interface MemoryProjectionV2 {
   get(id: string): DocV2 | undefined;
   /** every document, sorted by `_id` */
   docs(): DocV2[];
+  /** drops a document, as a prune does (tests) */
+  remove(id: string): void;
+  /** marks a checkpoint document a value holder, as a prune does (tests) */
+  hold(id: string): void;
   known: KnownState;
 }
 
@@ -81,6 +85,11 @@ export function createMemoryProjectionV2(): MemoryProjectionV2 {
       return plan;
     },
     get: (id) => store.get(id),
+    remove: (id) => void store.delete(id),
+    hold(id) {
+      const d = store.get(id);
+      if (d !== undefined) store.set(id, { ...d, pruned: true } as DocV2);
+    },
     docs: () => [...store.values()].sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0)),
     known,
   };

@@ -9,14 +9,13 @@
  *    nothing hidden by a delete is readable.
  */
 import { describe, expect, it } from 'vitest';
-import { collectDeltaChain, resolveChannelValue, type ChannelVersion } from '../../../src/events/index.ts';
-import { ids } from '../../../src/projection/ids.ts';
-import type { BlobPartDocV2, CheckpointDocV2, HeadDocV2, WritesDocV2 } from '../../../src/projection/v2/documents.ts';
-import { channelValueOf, createMemoryProjectionV2, type MemoryProjectionV2 } from '../../../src/projection/v2/memory.ts';
+import type { CheckpointDocV2, HeadDocV2, WritesDocV2 } from '../../../src/projection/v2/documents.ts';
+import { createMemoryProjectionV2, type MemoryProjectionV2 } from '../../../src/projection/v2/memory.ts';
 import type { ChainedEvent } from '../../../src/projection/v2/plan.ts';
 import { mergeWrites } from '../../../src/projection/v2/writes.ts';
 import { rng } from '../fixtures.ts';
 import { cpKey, randomHistory, serializer, type Model } from './model.ts';
+import { readValues } from './read.ts';
 
 const chained = (m: Model): ChainedEvent[] => m.log.map((e) => ({ ...e, raw: Buffer.from(`${e.event.eventId}:${e.position.offset}`) }));
 
@@ -29,26 +28,6 @@ function deliveries(events: readonly ChainedEvent[], seed: number, maxBatch: num
     out.push(events.slice(at, at + size));
     at += size;
     if (r() < 0.15) at = Math.max(0, at - 1 - Math.floor(r() * 2 * maxBatch));
-  }
-  return out;
-}
-
-async function readValues(mem: MemoryProjectionV2, thread: string, ns: string, id: string): Promise<Record<string, unknown>> {
-  const doc = mem.get(ids.checkpoint(thread, ns, id)) as CheckpointDocV2 | undefined;
-  if (doc === undefined) throw new Error(`no document for ${id}`);
-  expect(doc.unresolved ?? []).toEqual([]);
-  const versions = (JSON.parse(doc.checkpoint) as { channel_versions: Record<string, ChannelVersion> }).channel_versions;
-  const parts = (pid: string) => (mem.get(pid) as BlobPartDocV2 | undefined)?.data;
-  const at = (cp: string, channel: string, version: ChannelVersion) => {
-    const d = mem.get(ids.checkpoint(thread, ns, cp)) as CheckpointDocV2 | undefined;
-    return d && channelValueOf(d, channel, version, parts);
-  };
-  const out: Record<string, unknown> = {};
-  for (const { channel, checkpoint } of doc.origins) {
-    const head = at(checkpoint, channel, versions[channel]!);
-    if (head === undefined) throw new Error(`${id}: channel ${channel} not at its origin ${checkpoint}`);
-    const chain = await collectDeltaChain(head, async (version, base) => (base === undefined ? undefined : at(base, channel, version)));
-    out[channel] = await resolveChannelValue(chain, serializer);
   }
   return out;
 }
