@@ -3,22 +3,10 @@
  * SDK before schema v2) decodes with today's codec, whole (chunks reassembled), with the
  * header ids v2 no longer writes restored, and re-encodes as schema v2 to the same events.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createChunkAssembler, createEventCodec, type ThreadlogEvent } from '../../src/events/index.ts';
 import { headerNames } from '../../src/events/wire.ts';
-
-interface FixtureRecord {
-  partition: number;
-  offset: string;
-  key: string;
-  headers: Record<string, string>;
-  value: string;
-}
-export function v1Fixture(): { partitions: number; records: FixtureRecord[] } {
-  return JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../fixtures/v1-log.json'), 'utf8')) as { partitions: number; records: FixtureRecord[] };
-}
+import { v1Fixture } from './v1-fixture.ts';
 
 const codec = createEventCodec();
 
