@@ -250,6 +250,11 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
     const started = performance.now();
     const records = batch.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ?? {}, offset: m.offset }));
     let done;
+    // kafkajs heartbeats only when asked: a batch that takes longer than the session timeout
+    // (a slow or loaded MongoDB) would get this member thrown out of the group, its commit
+    // refused and the batch redone by the next owner — forever, if every batch is that slow.
+    // So heartbeat while the batch runs; a failed one (a rebalance) shows as a stale batch.
+    const beat = setInterval(() => void p.heartbeat().catch((e: unknown) => log.debug({ err: String(e) }, 'heartbeat during a batch failed')), o.heartbeatIntervalMs);
     try {
       done = await processor.process(batch.partition, records, hooksFor(p));
     } catch (e) {
@@ -260,6 +265,8 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
         return;
       }
       throw e;
+    } finally {
+      clearInterval(beat);
     }
     // a batch that went through means the services answer again, even if the batch that
     // saw them fail was abandoned (stale) before it could report the recovery
