@@ -109,7 +109,7 @@ export class CheckpointView extends LitElement {
       ${d.pendingWrites.map(
         (w) => html`<div class="write ${w.channel === '__interrupt__' ? 'interrupt' : ''}" data-write=${w.channel}>
           <div><span class="mono">${w.channel}</span> <span class="muted mono">task ${w.taskId}</span></div>
-          ${renderJson(w.value, 0, 2)}
+          ${renderJson(w.value, 0, 5)}
         </div>`,
       )}
     `;

@@ -15,7 +15,8 @@ const PAGE = 200;
 const severity: Record<AuditStatus, number> = { altered: 6, missing: 5, extra: 4, broken: 3, unverified: 2, pending: 1, verified: 0 };
 const key = (ns: string, id: string): string => `${ns}\u0000${id}`;
 const shortId = (id: string): string => (id.length > 14 ? `…${id.slice(-12)}` : id);
-const when = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+/** the time of day (a thread's rows mostly share the date; the full time is the title) */
+const when = (iso: string): string => iso.slice(11, 19);
 
 export class ThreadView extends LitElement {
   static override properties = {
@@ -173,7 +174,7 @@ export class ThreadView extends LitElement {
       ${c.error ? html`<span class="tag error">task error</span>` : nothing}
       ${this.fresh.has(key(c.checkpointNs, c.checkpointId)) ? html`<span class="tag new" data-mark="new">new</span>` : nothing}
       <span class="spacer"></span>
-      <span class="muted when">${when(c.time)}</span>
+      <span class="muted when" title=${c.time}>${when(c.time)}</span>
       <span class="mono muted pos" title="log position partition:offset">${c.position}</span>
     </div>`;
   }
@@ -192,7 +193,7 @@ export class ThreadView extends LitElement {
             ${c.source ? html`<span class="tag source">${c.source}</span>` : nothing}
             ${c.interrupt ? html`<span class="tag interrupt" data-mark="interrupt">interrupt</span>` : nothing}
             <span class="spacer"></span>
-            <span class="muted when">${when(c.time)}</span>
+            <span class="muted when" title=${c.time}>${when(c.time)}</span>
             <span class="mono muted pos">${c.position}</span>
           </div>`,
         )}
