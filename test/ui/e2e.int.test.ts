@@ -10,6 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import type { CheckpointMetadata } from '@langchain/langgraph-checkpoint';
 import { Command } from '@langchain/langgraph';
 import { buildSupportAgent, runScenario, userTurn } from '../../examples/support-agent.ts';
 import { ThreadlogSaver } from '../../src/langgraph/saver.ts';
@@ -38,7 +39,7 @@ describe('the timeline viewer in a browser', () => {
     const result = await runScenario(saver, THREAD);
     expect(result.interruptedAt).toEqual(['review']);
     const cp = checkpoint({ note: `"><img src=x onerror="window.__pwned=3">` });
-    await store.save({ threadId: HOSTILE, checkpoint: cp, metadata: { source: 'input', step: -1, parents: {}, [`"<b>key`]: `<script>window.__pwned=4</script>` }, newVersions: cp.channel_versions });
+    await store.save({ threadId: HOSTILE, checkpoint: cp, metadata: { source: 'input', step: -1, parents: {}, [`"<b>key`]: `<script>window.__pwned=4</script>` } as CheckpointMetadata, newVersions: cp.channel_versions });
     for (const t of [THREAD, HOSTILE]) await store.load({ threadId: t }, { consistency: 'strong' });
     url = (await startTestViewer(stack, store, assets)).url;
     browser = await launchChromium();
@@ -122,7 +123,7 @@ describe('the timeline viewer in a browser', () => {
     await page.locator('tl-thread [data-banner="audit-bad"]').waitFor({ timeout: 60_000 });
     const badge = badgeOf(victim.checkpointId);
     expect(await badge.getAttribute('data-audit')).toBe('altered');
-    expect(await badge.evaluate((e) => getComputedStyle(e).backgroundColor)).toBe('rgb(220, 38, 38)');
+    expect(await badge.evaluate((e) => (globalThis as unknown as { getComputedStyle(x: unknown): { backgroundColor: string } }).getComputedStyle(e).backgroundColor)).toBe('rgb(220, 38, 38)');
     expect(await badge.getAttribute('class')).toContain('first');
     expect(await page.locator('tl-thread [data-banner="audit-bad"]').innerText()).toMatch(/altered/);
     // every other checkpoint stays verified
@@ -143,7 +144,7 @@ describe('the timeline viewer in a browser', () => {
     expect(await jsonText(panel.locator('tl-json'))).toContain('<script>window.__pwned=4</script>');
     await panel.locator('[data-tab="state"]').click();
     await waitFor(async () => (await jsonText(panel.locator('tl-json').first())).includes('onerror="window.__pwned=3"'), { what: 'the hostile state as text' });
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     // no element came out of the data: no <img>, no <script> beyond the page's own
     expect(await page.locator('img').count()).toBe(0);
     expect(await page.locator('tl-app script').count()).toBe(0);

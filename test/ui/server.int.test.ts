@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { startUiServer } from '../../src/ui/server.ts';
 import { createViewerData } from '../../src/ui/data.ts';
 import { isThreadlogError } from '../../src/errors.ts';
+import type { CheckpointMetadata } from '@langchain/langgraph-checkpoint';
 import type { CheckpointStore } from '../../src/store/types.ts';
 import { useIsolatedStack } from '../support/isolation.ts';
 import { checkpoint, GENERATION, openStore, PARTITIONS } from '../store/helpers.ts';
@@ -46,7 +47,7 @@ describe('the viewer server', () => {
     await writeThread(store, 'alpha-2', 2);
     await writeThread(store, 'beta-1', 2);
     const cp = checkpoint({ note: `<img src=x onerror="alert(1)">` });
-    await store.save({ threadId: HOSTILE, checkpoint: cp, metadata: { source: 'input', step: -1, parents: {}, 'quote"key': `"><script>alert(2)</script>` }, newVersions: cp.channel_versions });
+    await store.save({ threadId: HOSTILE, checkpoint: cp, metadata: { source: 'input', step: -1, parents: {}, 'quote"key': `"><script>alert(2)</script>` } as CheckpointMetadata, newVersions: cp.channel_versions });
     for (const t of ['alpha-1', 'alpha-2', 'beta-1', HOSTILE]) await store.load({ threadId: t }, { consistency: 'strong' });
     open = (await startTestViewer(stack, store, assets)).url;
     locked = (await startTestViewer(stack, store, assets, { token: TOKEN })).url;
