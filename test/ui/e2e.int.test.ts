@@ -126,6 +126,10 @@ describe('the timeline viewer in a browser', () => {
     expect(await badge.evaluate((e) => (globalThis as unknown as { getComputedStyle(x: unknown): { backgroundColor: string } }).getComputedStyle(e).backgroundColor)).toBe('rgb(220, 38, 38)');
     expect(await badge.getAttribute('class')).toContain('first');
     expect(await page.locator('tl-thread [data-banner="audit-bad"]').innerText()).toMatch(/altered/);
+    await page.locator(`tl-thread .row[data-checkpoint="${victim.checkpointId}"]`).click();
+    await page.locator('tl-checkpoint [data-tab="events"]').click();
+    await page.locator('tl-checkpoint [data-event] [data-audit="altered"]').waitFor();
+    await page.screenshot({ path: path.join(imgDir, 'viewer-audit.png'), fullPage: true });
     // every other checkpoint stays verified
     const others = await page.locator('tl-thread .row[data-checkpoint] [data-audit]').evaluateAll((els) => els.map((e) => e.getAttribute('data-audit')));
     expect(others.filter((s) => s !== 'verified')).toEqual(['altered']);

@@ -131,7 +131,7 @@ export class CheckpointView extends LitElement {
               <tr><th>type</th><th>position</th><th>size</th><th>audit</th></tr>
               ${this.events.map(
                 (e) => html`<tr data-event=${e.position}>
-                  <td>${e.type}</td><td class="mono">${e.position}</td><td>${e.bytes.toLocaleString('en')} bytes</td>
+                  <td class="nowrap">${e.type}</td><td class="mono nowrap">${e.position}</td><td class="nowrap">${e.bytes.toLocaleString('en')} bytes</td>
                   <td><span class="audit ${e.status} ${e.first ? 'first' : ''}" data-audit=${e.status}>${e.status}</span>${e.first ? html` <b>first divergence</b>` : nothing}
                     ${e.messages.map((m) => html`<div class="msg">${m}</div>`)}</td>
                 </tr>`,
@@ -180,7 +180,8 @@ export class CheckpointView extends LitElement {
       .val > :last-child { min-width: 0; flex: 1; word-break: break-word; }
       table { border-collapse: collapse; font-size: 12.5px; }
       th { text-align: left; color: #4b5563; font-weight: 600; padding: 0.2em 0.8em 0.2em 0; vertical-align: top; }
-      td { padding: 0.2em 0.8em 0.2em 0; vertical-align: top; word-break: break-all; }
+      td { padding: 0.2em 0.8em 0.2em 0; vertical-align: top; overflow-wrap: anywhere; }
+      td.nowrap { white-space: nowrap; }
       .write { border: 1px solid #e5e7eb; border-radius: 6px; padding: 0.35em 0.6em; margin-bottom: 0.4em; font-size: 12.5px; }
       .write.interrupt { border-color: #fdba74; background: #fff7ed; }
       .msg { color: #991b1b; font-size: 12px; margin-top: 0.2em; word-break: break-word; }
