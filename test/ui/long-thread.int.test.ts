@@ -68,7 +68,6 @@ describe('a long thread in the viewer', () => {
     }
     const best = opens.reduce((a, b) => (b.total < a.total ? b : a));
     process.stdout.write(`viewer: first page of a ${N}-checkpoint thread on screen in ${opens.map((o) => `${o.total.toFixed(0)} ms (API ${o.api.toFixed(0)} ms)`).join(', ')}\n`);
-    expect(best.total).toBeGreaterThan(0);
     expect(await rows.first().locator('.step').innerText()).toBe(`step ${N - 1}`);
     for (let loaded = 200; loaded < N; loaded += 200) {
       await page.locator('tl-thread [data-action="older"]').click();
