@@ -6,11 +6,9 @@
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { ThreadlogError } from '../errors.ts';
-import { createChainStore } from '../mongo/chain-store.ts';
-import { readThreadLogs, type ThreadLog } from '../kafka/thread-reader.ts';
-import { auditThread, type AuditReport } from '../ops/audit.ts';
-import { auditThreadV2 } from '../ops/audit-v2.ts';
-import { createThreadDocsV2 } from '../mongo/v2/thread-docs.ts';
+import { readThreadLogs } from '../kafka/thread-reader.ts';
+import type { AuditReport } from '../ops/audit.ts';
+import { createAuditor } from '../ops/auditor.ts';
 import { runCommand, serviceError, type Output } from './context.ts';
 import type { ThreadlogEnv } from './env.ts';
 
@@ -19,41 +17,6 @@ export interface AuditOptions {
   json?: boolean;
   /** threads read from the log at once with --all */
   batch?: number;
-}
-
-/** how a generation's documents are audited: layout 1 (hash-chain collection) or 2 (links in the documents) */
-interface Auditor {
-  listThreads(): AsyncGenerator<string>;
-  audit(threadId: string, log: ThreadLog, applied: Map<number, string>): Promise<AuditReport>;
-}
-
-function auditorV1(chains: ReturnType<typeof createChainStore>): Auditor {
-  return { listThreads: () => chains.listChainedThreads(), audit: (t, log, applied) => auditOne(chains, t, log, applied) };
-}
-
-function auditorV2(docs: ReturnType<typeof createThreadDocsV2>): Auditor {
-  return {
-    listThreads: () => docs.listThreads(),
-    async audit(threadId, log, applied) {
-      const through = applied.get(log.partition);
-      const [stored, pruned] = await Promise.all([docs.threadDocs(threadId), docs.prunedIds(threadId)]);
-      return auditThreadV2({ threadId, events: log.events, appliedThrough: through === undefined ? undefined : Number(through), docs: stored, pruned });
-    },
-  };
-}
-
-async function auditOne(chains: ReturnType<typeof createChainStore>, threadId: string, log: ThreadLog, applied: Map<number, string>): Promise<AuditReport> {
-  const through = applied.get(log.partition);
-  const [chain, docs, pruned] = await Promise.all([chains.getChain(threadId), chains.threadDocs(threadId), chains.prunedIds(threadId)]);
-  return auditThread({
-    threadId,
-    events: log.events,
-    appliedThrough: through === undefined ? undefined : Number(through),
-    chain,
-    getLink: (pos) => chains.getLink(threadId, pos),
-    docs,
-    pruned,
-  });
 }
 
 function print(io: Output, reports: AuditReport[]): void {
@@ -91,7 +54,7 @@ export async function auditCommand(env: ThreadlogEnv, threadId: string | undefin
     const projection = await ctx.projection();
     const applied = await projection.getAppliedOffsets(ctx.topic);
     const db = await ctx.db();
-    const auditor = (await projection.resolveLayout()) === 2 ? auditorV2(createThreadDocsV2(db, env.generation)) : auditorV1(createChainStore(db, env.generation));
+    const auditor = createAuditor(db, env.generation, await projection.resolveLayout());
     const reports: AuditReport[] = [];
     if (threadId !== undefined) {
       const log = await ctx.readThread(threadId, io);

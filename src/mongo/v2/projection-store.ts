@@ -13,6 +13,7 @@ import { metadataQuery } from '../../projection/metadata.ts';
 import { idsV2, type BlobPartDocV2, type CheckpointDocV2, type HeadDocV2, type WritesDocV2 } from '../../projection/v2/documents.ts';
 import { channelValueOf } from '../../projection/v2/memory.ts';
 import { mergeWrites } from '../../projection/v2/writes.ts';
+import { THREAD_INDEX_V2 } from '../thread-index.ts';
 import type { IdDoc } from '../apply.ts';
 import { mongoCall } from '../errors.ts';
 import type { IdLookup } from '../lookup.ts';
@@ -99,6 +100,8 @@ export function createProjectionStoreV2(options: {
           cols.checkpoints.createIndex({ checkpointId: -1 }, { name: 'newest_first' }),
           // listAcrossThreads({ filter }): equality on any metadata key
           cols.checkpoints.createIndex({ 'metadata.$**': 1 }, { name: 'metadata_filter' }),
+          // the viewer's most recent threads (mongo/thread-index.ts)
+          cols.heads.createIndex(THREAD_INDEX_V2.key, { name: THREAD_INDEX_V2.name }),
         ]),
       );
     },
