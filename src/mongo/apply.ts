@@ -357,6 +357,11 @@ async function applyKnowing(
     replaced += w.modified;
     w.applied.forEach((e) => applied.add(e));
   }
+  // the hash chain's documents are work too: a link per event, its thread's chain head replaced
+  if (chainCol) {
+    inserted += chains.links.length + chains.chains.filter((c) => c.previous === undefined).length;
+    replaced += chains.chains.filter((c) => c.previous !== undefined).length;
+  }
   const results = events.map((_e, i): EventResult => {
     const reason = plan.decided.get(i);
     if (reason) return { applied: false, reason };

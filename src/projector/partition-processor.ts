@@ -342,6 +342,7 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
         const last = i === parts.length - 1;
         if (part.length === 0 && !(last && through >= 0n)) continue;
         const result = await apply(partition, part, recordsByOffset, last ? through : -1n, hooks);
+        if (result) o.metrics.countDocuments(result.counts);
         result?.results.forEach((r, j) => {
           o.metrics.countApplied(part[j]!.event.type, r.applied);
           if (!r.applied && r.reason === 'tombstoned') hidden.add(sliceStart + j);

@@ -99,7 +99,7 @@ export function createListing(d: ListingDeps) {
         shown.push(rec);
         if (yielded + shown.length >= limit) break;
       }
-      for (const stored of await d.reader.fromRecords(shown, waitFor, { byThread })) {
+      for (const stored of settledInOrder(await d.reader.fromRecords(shown, waitFor, { byThread }))) {
         for await (const o of ownNewerThan(stored.checkpointId)) {
           yield o;
           if (++yielded >= limit) return;
@@ -136,10 +136,22 @@ export function createListing(d: ListingDeps) {
       const recs = docs.map(toCheckpointRecord);
       const last = recs[recs.length - 1];
       if (last) after = ids.checkpoint(threadId, ns, last.checkpointId);
-      yield* await d.reader.fromRecords(recs.filter((rec) => d.reader.alive(threadId, rec.position)), () => req.wait);
+      yield* settledInOrder(await d.reader.fromRecords(recs.filter((rec) => d.reader.alive(threadId, rec.position)), () => req.wait));
       if (docs.length < pageSize) return;
     }
   }
 
   return { list, stream };
+}
+
+/**
+ * A page's checkpoints in order, up to the first that cannot be read: that one's error is
+ * thrown there (a broken delta chain), after everything before it was handed out — a list
+ * never skips a checkpoint silently, and a thread's readable newer checkpoints still come.
+ */
+function* settledInOrder<T>(results: ReadonlyArray<PromiseSettledResult<T>>): Generator<T> {
+  for (const r of results) {
+    if (r.status === 'rejected') throw r.reason;
+    yield r.value;
+  }
 }

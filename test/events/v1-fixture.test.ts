@@ -36,13 +36,20 @@ describe('a schema v1 log', () => {
     for (const e of events) if (e.type === 'checkpoint') expect(e.checkpoint.id).toBe(e.checkpointId);
   });
 
-  it('re-encoded as schema 2, the same events come back', async () => {
+  it('re-encoded as schema 2, the same events come back; v1 appends are refused (schema 2 names their base checkpoint)', async () => {
+    let appends = 0;
     for (const e of await decodeAll()) {
+      if (e.type === 'checkpoint' && e.values.some((v) => v.kind === 'append')) {
+        appends += 1;
+        await expect(codec.encode(e)).rejects.toMatchObject({ code: 'invalid-checkpoint', message: expect.stringMatching(/baseCheckpoint/) });
+        continue;
+      }
       const records = await codec.encode(e);
       expect(records[0]!.headers[headerNames.schema]).toBe('2');
       if (records.length > 1) continue; // chunked: reassembly is tested elsewhere
       const back = await codec.decode({ key: records[0]!.key, value: records[0]!.value, headers: records[0]!.headers });
       expect(back).toEqual(e);
     }
+    expect(appends).toBeGreaterThan(0);
   });
 });

@@ -140,9 +140,11 @@ async function applyOnce(
     replaceAt(cols.heads, plan.heads, lookup, 'advancing heads'),
     replaceAt(cols.tombstones, plan.tombstones, lookup, 'advancing tombstones'),
   ]);
+  let offsetDocs = 0;
   if (options.topic !== undefined) {
     const topic = options.topic;
     const positions = throughPositions(events, options.through);
+    offsetDocs = positions.length;
     const fresh = positions.filter((pos) => !state.offsetKnown(topic, pos.partition));
     // Applied offsets last: readers use them as the barrier "everything up to here is
     // readable" when Redis watermarks are unavailable (src/store/watermarks.ts). A partition
@@ -159,7 +161,7 @@ async function applyOnce(
   }
 
   remember(state, plan, lanes, heads, tombs);
-  return resultOf(events, plan, cpApplied, deleted);
+  return resultOf(events, plan, cpApplied, deleted, offsetDocs);
 }
 
 /**
@@ -216,7 +218,7 @@ function remember(state: ApplyStateV2, plan: PlanV2, lanes: ReadonlyArray<readon
   }
 }
 
-function resultOf(events: readonly ChainedEvent[], plan: PlanV2, cpApplied: Set<number>, deleted: number): BatchResultV2 {
+function resultOf(events: readonly ChainedEvent[], plan: PlanV2, cpApplied: Set<number>, deleted: number, offsetDocs: number): BatchResultV2 {
   const cpIndex = new Map(plan.checkpoints.map((c, i) => [c.event, i]));
   const results = events.map((_e, i): EventResult => {
     const reason = plan.decided.get(i);
@@ -233,8 +235,10 @@ function resultOf(events: readonly ChainedEvent[], plan: PlanV2, cpApplied: Set<
       events: events.length,
       applied: results.filter((r) => r.applied).length,
       skipped,
-      inserted: plan.checkpoints.length + plan.writes.length + plan.blobs.length,
-      replaced: plan.heads.length + plan.tombstones.length,
+      // the work done: new documents, and existing ones replaced under a guard (a lane's head
+      // or a tombstone once per batch, each partition's applied offset)
+      inserted: plan.checkpoints.length + plan.writes.length + plan.blobs.length + [...plan.heads, ...plan.tombstones].filter((h) => h.expected === null).length,
+      replaced: [...plan.heads, ...plan.tombstones].filter((h) => h.expected !== null).length + offsetDocs,
       deleted,
     },
     missingBases: plan.missing,
