@@ -7,6 +7,7 @@ import { pino, destination } from 'pino';
 import { isThreadlogError } from '../errors.ts';
 import { openOpsContext } from '../ops/context.ts';
 import { ensureThreadIndex } from '../mongo/thread-index.ts';
+import { createProjectionStore } from '../mongo/projection-store.ts';
 import { checkBind } from '../ui/auth.ts';
 import { startViewer } from '../ui/viewer.ts';
 import { defaultAssetsDir } from '../ui/static.ts';
@@ -40,7 +41,7 @@ export async function uiCommand(env: ThreadlogEnv, opts: UiOptions, io: Output, 
       if (isThreadlogError(e, 'kafka-unavailable')) throw serviceError('Kafka', env.kafkaBrokers.join(','), 'THREADLOG_KAFKA_BROKERS', e);
       throw e;
     });
-    const index = await ensureThreadIndex(ctx.db, generation);
+    const index = await ensureThreadIndex(ctx.db, generation, await createProjectionStore({ db: ctx.db, generation }).resolveLayout());
     if (index === 'failed') io.err('threadlog ui: could not create the recent-threads index on MongoDB (a read-only user?); the thread list scans the heads instead\n');
     const viewer = await startViewer({
       kafka: ctx.kafka,

@@ -12,6 +12,9 @@
  *   and shows only in a prefix search.
  * - prefix: an `_id` range over `head:<escaped prefix>`, thread-id order, served by the `_id`
  *   index everywhere; a thread's heads are adjacent (its `_id`s share `head:<thread>:`).
+ * Layout 2 (projection/v2) keeps the newest checkpoint under `head` (absent while a lane has
+ * only writes or its thread was deleted), so the same queries read `head.ts`; its index is
+ * THREAD_INDEX_V2.
  */
 import type { Db, Document, Filter } from 'mongodb';
 import { ThreadlogError } from '../errors.ts';
@@ -21,6 +24,13 @@ import { mongoCall } from './errors.ts';
 import { toCheckpointRecord, type CheckpointRecord } from './records.ts';
 
 export const THREAD_INDEX = { key: { checkpointNs: 1, ts: -1, _id: 1 }, name: 'recent_threads' } as const;
+export const THREAD_INDEX_V2 = { key: { checkpointNs: 1, 'head.ts': -1, _id: 1 }, name: 'recent_threads' } as const;
+
+/** the head document's checkpoint record, in either layout; undefined: a layout-2 lane without one */
+function headOf(d: IdDoc, layout: 1 | 2): CheckpointRecord | undefined {
+  if (layout === 1) return toCheckpointRecord(d);
+  return d.head === undefined ? undefined : toCheckpointRecord(d.head as Document);
+}
 
 export interface ThreadHead {
   threadId: string;
@@ -59,18 +69,19 @@ function recentCursor(cursor: string): [number, string] {
 /** A trailing high surrogate is encoded alone but kept in a pair by the full id: drop it from the range. */
 const rangePrefix = (prefix: string): string => encodeIdPart(/[\ud800-\udbff]$/.test(prefix) ? prefix.slice(0, -1) : prefix);
 
-export async function listThreads(db: Db, generation: string, q: ThreadQuery): Promise<ThreadPage> {
+export async function listThreads(db: Db, generation: string, q: ThreadQuery, layout: 1 | 2 = 1): Promise<ThreadPage> {
   const heads = db.collection<IdDoc>(`${generation}_heads`);
+  const tsField = layout === 1 ? 'ts' : 'head.ts';
   if (q.prefix === undefined) {
-    const filter: Filter<IdDoc> = { checkpointNs: '' };
+    const filter: Filter<IdDoc> = { checkpointNs: '', ...(layout === 2 ? { head: { $exists: true } } : {}) };
     if (q.cursor !== undefined) {
       const [ts, id] = recentCursor(q.cursor);
-      filter.$or = [{ ts: { $lt: ts } }, { ts, _id: { $gt: id } }];
+      filter.$or = [{ [tsField]: { $lt: ts } }, { [tsField]: ts, _id: { $gt: id } }];
     }
-    const docs = await mongoCall('listing recent threads', () => heads.find(filter).sort({ ts: -1, _id: 1 }).limit(q.limit + 1).toArray());
-    const page = docs.slice(0, q.limit).map((d) => ({ threadId: d.threadId as string, head: toCheckpointRecord(d) }));
+    const docs = await mongoCall('listing recent threads', () => heads.find(filter).sort({ [tsField]: -1, _id: 1 }).limit(q.limit + 1).toArray());
+    const page = docs.slice(0, q.limit).map((d) => ({ threadId: d.threadId as string, head: headOf(d, layout)! }));
     const last = docs[q.limit - 1];
-    return { threads: page, ...(docs.length > q.limit && last ? { next: JSON.stringify([last.ts, last._id]) } : {}) };
+    return { threads: page, ...(docs.length > q.limit && last ? { next: JSON.stringify([headOf(last, layout)!.ts, last._id]) } : {}) };
   }
   const start = `head:${rangePrefix(q.prefix)}`;
   const from = q.cursor !== undefined && q.cursor > start ? q.cursor : start;
@@ -81,13 +92,18 @@ export async function listThreads(db: Db, generation: string, q: ThreadQuery): P
   const docs = await mongoCall('searching threads', () => heads.find(filter).sort({ _id: 1 }).limit(q.limit * 4 + 1).toArray());
   for (const d of docs) {
     const threadId = d.threadId as string;
+    const head = headOf(d, layout);
+    if (head === undefined) {
+      scanned += 1;
+      continue;
+    }
     const cur = threads.at(-1);
     if (cur?.threadId === threadId) {
       cur.namespaces!.push(d.checkpointNs as string);
     } else {
       if (threads.length === q.limit) break;
       // the search is by escaped `_id`; a thread id must really start with the prefix
-      if (threadId.startsWith(q.prefix)) threads.push({ threadId, head: toCheckpointRecord(d), namespaces: [d.checkpointNs as string] });
+      if (threadId.startsWith(q.prefix)) threads.push({ threadId, head, namespaces: [d.checkpointNs as string] });
     }
     scanned += 1;
   }
@@ -102,11 +118,12 @@ export async function listThreads(db: Db, generation: string, q: ThreadQuery): P
  * maintain but not use it). Returns what it did; a read-only user gets 'failed' and the list
  * still works, as a scan.
  */
-export async function ensureThreadIndex(db: Db, generation: string): Promise<'created' | 'skipped' | 'failed'> {
+export async function ensureThreadIndex(db: Db, generation: string, layout: 1 | 2 = 1): Promise<'created' | 'skipped' | 'failed'> {
   try {
     const info: Document = await db.admin().command({ buildInfo: 1 });
     if (typeof info.ferretdbVersion === 'string') return 'skipped';
-    await db.collection(`${generation}_heads`).createIndex(THREAD_INDEX.key, { name: THREAD_INDEX.name });
+    const index = layout === 1 ? THREAD_INDEX : THREAD_INDEX_V2;
+    await db.collection(`${generation}_heads`).createIndex(index.key, { name: index.name });
     return 'created';
   } catch {
     return 'failed';

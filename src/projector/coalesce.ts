@@ -64,8 +64,10 @@ export function createCoalescingApplier(inner: ProjectionApplier, options: Parti
       let at = 0;
       for (const r of take) {
         const results = result.results.slice(at, at + r.events.length);
+        const from = at;
         at += r.events.length;
-        r.resolve({ results, counts: countsOf(results, result.counts) });
+        const missingBases = result.missingBases?.filter((m) => m.event >= from && m.event < at).map((m) => ({ ...m, event: m.event - from }));
+        r.resolve({ results, counts: countsOf(results, result.counts), ...(missingBases === undefined ? {} : { missingBases }) });
       }
     } catch (e) {
       for (const r of take) r.reject(e);

@@ -75,6 +75,12 @@ export interface ProjectorOptions {
   maxEventsPerCombinedApply: number;
   assembler?: Partial<ChunkAssemblerOptions>;
   codec?: EventCodec;
+  /**
+   * the document layout a generation that does not exist yet is created with (2: one
+   * document per event, the default; 1: the layout before it). An existing generation keeps
+   * the layout it was created with: `threadlog rebuild` moves a projection to another.
+   */
+  layout?: 1 | 2;
   /** prom-client registry for our metrics; a private one by default */
   registry?: Registry;
   logger: Logger;
@@ -160,7 +166,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
   // the back-off and readiness, so a reconnect error is only worth a debug line
   ownRedis?.on('error', (e: Error) => log.debug({ err: e.message }, 'redis connection error'));
   const redis = o.redis ?? ownRedis;
-  const store: ProjectionStore = createProjectionStore({ db, generation: o.generation, logger: o.logger });
+  const store: ProjectionStore = createProjectionStore({ db, generation: o.generation, logger: o.logger, ...(o.layout === undefined ? {} : { newLayout: o.layout }) });
   const problems = createProblemStore(db, o.generation);
   let brokenDeltas = 0;
   const recentBroken: BrokenDelta[] = [];
@@ -199,6 +205,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       present: async (threadId, ns, versions) => (await store.getBlobs(threadId, ns, versions)).map((v) => [v.channel, v.version]),
       record: (ps) => problems.record(ps),
       clearThread: (threadId, before) => problems.clearThread(threadId, before),
+      resolvedByApplier: async () => (await store.resolveLayout()) === 2,
     },
     onBrokenDeltas(ps) {
       brokenDeltas += ps.length;

@@ -12,11 +12,10 @@ import type { Kafka } from '../kafka/client.ts';
 import { mapKafkaError } from '../kafka/client.ts';
 import { partitionFor } from '../kafka/partition.ts';
 import { readThreadLog } from '../kafka/thread-reader.ts';
-import { createChainStore } from '../mongo/chain-store.ts';
 import { createProjectionStore } from '../mongo/projection-store.ts';
 import type { CheckpointRecord, WriteRecord } from '../mongo/records.ts';
 import { listThreads } from '../mongo/thread-index.ts';
-import { auditThread } from '../ops/audit.ts';
+import { createAuditor } from '../ops/auditor.ts';
 import { validateMetadataFilter } from '../store/filter.ts';
 import type { CheckpointStore, MetadataFilter } from '../store/types.ts';
 import { eventStatuses, type ThreadAudit } from './audit-status.ts';
@@ -68,7 +67,6 @@ export interface ViewerData {
 
 export function createViewerData(o: ViewerDataOptions): ViewerData {
   const projection = createProjectionStore({ db: o.db, generation: o.generation });
-  const chains = createChainStore(o.db, o.generation);
   const codec = createEventCodec();
   let admin: ReturnType<Kafka['admin']> | undefined;
   const audits = new Map<string, Promise<Awaited<ReturnType<ViewerData['audit']>>>>();
@@ -128,7 +126,7 @@ export function createViewerData(o: ViewerDataOptions): ViewerData {
     async threads({ prefix, filter, cursor, limit }) {
       const f = validateMetadataFilter(filter);
       if (f !== undefined && Object.keys(f).length > 0) return byFilter(f, prefix, cursor, limit);
-      const page = await listThreads(o.db, o.generation, { limit, ...(prefix ? { prefix } : {}), ...(cursor === undefined ? {} : { cursor }) });
+      const page = await listThreads(o.db, o.generation, { limit, ...(prefix ? { prefix } : {}), ...(cursor === undefined ? {} : { cursor }) }, await projection.resolveLayout());
       return { threads: page.threads.map((t) => threadRow(t.threadId, t.head, t.namespaces)), ...(page.next === undefined ? {} : { next: page.next }) };
     },
 
@@ -183,8 +181,7 @@ export function createViewerData(o: ViewerDataOptions): ViewerData {
         const applied = await projection.getAppliedOffsets(o.topic);
         const through = applied.get(log.partition);
         const appliedThrough = through === undefined ? undefined : Number(through);
-        const [chain, docs, pruned] = await Promise.all([chains.getChain(threadId), chains.threadDocs(threadId), chains.prunedIds(threadId)]);
-        const report = await auditThread({ threadId, events: log.events, appliedThrough, chain, getLink: (pos) => chains.getLink(threadId, pos), docs, pruned });
+        const report = await createAuditor(o.db, o.generation, await projection.resolveLayout()).audit(threadId, log, applied);
         return { ...eventStatuses(report, log.events, appliedThrough), partition: log.partition, endOffset: log.endOffset, appliedThrough: appliedThrough ?? null, unreadable: log.unreadable.length };
       })().finally(() => audits.delete(threadId));
       audits.set(threadId, running);
