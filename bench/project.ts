@@ -15,7 +15,7 @@
  * Medians (and p99 of the lag) over repetitions; ratios are within this run. Run:
  * npm run bench:project [-- --quick]. Writes bench/results/project-<timestamp>.json.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { BSON, MongoClient } from 'mongodb';
@@ -27,7 +27,7 @@ import { createAppender } from '../src/kafka/appender.ts';
 import { checkpointsTopic, ensureTopics } from '../src/kafka/topics.ts';
 import { createRedisCache } from '../src/redis/cache.ts';
 import { createCheckpointStore } from '../src/store/checkpoint-store.ts';
-import { childrenOf, cpuDelta, snapshot, stackPids, type CpuSnapshot } from './suite/cpu.ts';
+import { cpuDelta, projectionServerPids, snapshot, type CpuSnapshot } from './suite/cpu.ts';
 import { startProjector, type ProjectorProcess } from './suite/projector-process.ts';
 import { checkpointIdFor, createWorkload } from './workload.ts';
 
@@ -54,18 +54,7 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** FerretDB and the PostgreSQL it runs on (postmaster and its backends), from the stack's pid files */
-function serverPids(): Record<string, number[]> {
-  const local = process.env.THREADLOG_LOCAL_DIR ?? path.join(root, '.local');
-  const out: Record<string, number[]> = { ferretdb: stackPids(root).ferretdb ?? [] };
-  try {
-    const postmaster = Number(readFileSync(path.join(local, 'data/postgres/postmaster.pid'), 'utf8').split('\n')[0]);
-    out.postgres = [postmaster, ...childrenOf(postmaster)];
-  } catch {
-    out.postgres = [];
-  }
-  return out;
-}
+const serverPids = (): Record<string, number[]> => projectionServerPids(root);
 
 async function projector(prefix: string, generation: string, layout: 1 | 2): Promise<ProjectorProcess> {
   const p = await startProjector({
