@@ -67,7 +67,7 @@ export function createWorkload(options: Partial<WorkloadOptions> = {}): Workload
     messages.set(threadId, list);
     const id = checkpointIdFor(step);
     const values: ChannelValue[] = [
-      await encodeAcknowledged(deltas, threadId, '', 'messages', step + 1, list, step === 0 ? null : step),
+      await encodeAcknowledged(deltas, threadId, '', 'messages', step + 1, list, step === 0 ? null : step, id),
       { kind: 'snapshot', channel: 'step', version: step + 1, value: await codec.serialize(step) },
     ];
     const versions: Record<string, number> = { messages: step + 1, step: step + 1 };

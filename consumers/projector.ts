@@ -48,6 +48,7 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
     redisPrefix,
     sessionTimeoutMs: env.projectorSessionTimeoutMs,
     heartbeatIntervalMs: env.projectorHeartbeatMs,
+    layout: env.projectionLayout,
     registry,
     logger,
   });

@@ -63,3 +63,16 @@ export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): Record<string
   }
   return out;
 }
+
+/** FerretDB and the PostgreSQL it runs on (postmaster and its backends, as they are now) */
+export function projectionServerPids(root: string): Record<string, number[]> {
+  const local = process.env.THREADLOG_LOCAL_DIR ?? path.join(root, '.local');
+  const out: Record<string, number[]> = { ferretdb: stackPids(root).ferretdb ?? [] };
+  try {
+    const postmaster = Number(readFileSync(path.join(local, 'data/postgres/postmaster.pid'), 'utf8').split('\n')[0]);
+    out.postgres = [postmaster, ...childrenOf(postmaster)];
+  } catch {
+    out.postgres = [];
+  }
+  return out;
+}

@@ -11,8 +11,8 @@ export interface ProjectorProcess {
   pid: number;
   /** VmHWM of the projector process, read before it is stopped */
   peakRss(): number;
-  /** batches applied and their mean duration, from its /metrics */
-  metrics(): Promise<{ batches: number; meanBatchMs: number; eventsPerBatch: number } | undefined>;
+  /** batches applied and their mean duration, documents written, from its /metrics */
+  metrics(): Promise<{ batches: number; meanBatchMs: number; eventsPerBatch: number; documents: { inserted: number; replaced: number; deleted: number } } | undefined>;
   stop(): Promise<void>;
 }
 
@@ -23,6 +23,8 @@ export interface ProjectorTarget {
   mongoUrl: string;
   redisUrl: string;
   partitions: number;
+  /** more THREADLOG_* variables (generation, layout, ...), over the defaults here */
+  env?: Record<string, string>;
 }
 
 const exited = (child: ChildProcess): Promise<void> =>
@@ -45,6 +47,7 @@ export async function startProjector(t: ProjectorTarget, timeoutMs = 60_000): Pr
       THREADLOG_OPS_HOST: '127.0.0.1',
       THREADLOG_OPS_PORT: '0',
       THREADLOG_LOG_LEVEL: 'info',
+      ...t.env,
     },
   });
   let stderr = '';
@@ -94,7 +97,9 @@ export async function startProjector(t: ProjectorTarget, timeoutMs = 60_000): Pr
         return sum;
       };
       const batches = v('threadlog_projector_batch_duration_seconds_count');
+      const docs = (op: string): number => Number(new RegExp(`^threadlog_projector_documents_total\\{op="${op}"\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
       return {
+        documents: { inserted: docs('inserted'), replaced: docs('replaced'), deleted: docs('deleted') },
         batches,
         meanBatchMs: batches ? (v('threadlog_projector_batch_duration_seconds_sum') / batches) * 1000 : Number.NaN,
         eventsPerBatch: batches ? v('threadlog_projector_batch_events_sum') / batches : Number.NaN,

@@ -6,9 +6,9 @@
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { ThreadlogError } from '../errors.ts';
-import { createChainStore } from '../mongo/chain-store.ts';
-import { readThreadLogs, type ThreadLog } from '../kafka/thread-reader.ts';
-import { auditThread, type AuditReport } from '../ops/audit.ts';
+import { readThreadLogs } from '../kafka/thread-reader.ts';
+import type { AuditReport } from '../ops/audit.ts';
+import { createAuditor } from '../ops/auditor.ts';
 import { runCommand, serviceError, type Output } from './context.ts';
 import type { ThreadlogEnv } from './env.ts';
 
@@ -17,20 +17,6 @@ export interface AuditOptions {
   json?: boolean;
   /** threads read from the log at once with --all */
   batch?: number;
-}
-
-async function auditOne(chains: ReturnType<typeof createChainStore>, threadId: string, log: ThreadLog, applied: Map<number, string>): Promise<AuditReport> {
-  const through = applied.get(log.partition);
-  const [chain, docs, pruned] = await Promise.all([chains.getChain(threadId), chains.threadDocs(threadId), chains.prunedIds(threadId)]);
-  return auditThread({
-    threadId,
-    events: log.events,
-    appliedThrough: through === undefined ? undefined : Number(through),
-    chain,
-    getLink: (pos) => chains.getLink(threadId, pos),
-    docs,
-    pruned,
-  });
 }
 
 function print(io: Output, reports: AuditReport[]): void {
@@ -67,16 +53,17 @@ export async function auditCommand(env: ThreadlogEnv, threadId: string | undefin
     if ((threadId === undefined) === !opts.all) throw new ThreadlogError('invalid-options', 'pass a thread id or --all (not both)');
     const projection = await ctx.projection();
     const applied = await projection.getAppliedOffsets(ctx.topic);
-    const chains = createChainStore(await ctx.db(), env.generation);
+    const db = await ctx.db();
+    const auditor = createAuditor(db, env.generation, await projection.resolveLayout());
     const reports: AuditReport[] = [];
     if (threadId !== undefined) {
       const log = await ctx.readThread(threadId, io);
-      reports.push(await auditOne(chains, threadId, log, applied));
+      reports.push(await auditor.audit(threadId, log, applied));
     } else {
       const threads: string[] = [];
-      for await (const t of chains.listChainedThreads()) threads.push(t);
+      for await (const t of auditor.listThreads()) threads.push(t);
       if (threads.length === 0) {
-        throw new ThreadlogError('not-found', `generation ${env.generation} in ${env.mongoDb} has no hash chains; check THREADLOG_GENERATION / THREADLOG_MONGO_DB, or run a projector`);
+        throw new ThreadlogError('not-found', `generation ${env.generation} in ${env.mongoDb} has no projected threads; check THREADLOG_GENERATION / THREADLOG_MONGO_DB, or run a projector`);
       }
       const bar = io.progress ? new cliProgress.SingleBar({ format: 'audit {bar} {value}/{total} threads', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
       bar?.start(threads.length, 0);
@@ -87,7 +74,7 @@ export async function auditCommand(env: ThreadlogEnv, threadId: string | undefin
           const logs = await readThreadLogs({ kafka: ctx.kafka(), topic: ctx.topic, threadIds: group, codec: ctx.codec }).catch((e: unknown) => {
             throw serviceError('Kafka', env.kafkaBrokers.join(','), 'THREADLOG_KAFKA_BROKERS', e);
           });
-          const rs = await Promise.all(group.map((t, j) => auditOne(chains, t, logs[j]!, applied)));
+          const rs = await Promise.all(group.map((t, j) => auditor.audit(t, logs[j]!, applied)));
           reports.push(...rs);
           bar?.update(reports.length);
         }

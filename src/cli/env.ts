@@ -31,6 +31,8 @@ const schema = z.object({
   // (defaults measured by bench/failover.ts; docs/operations.md "After a projector dies")
   THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(10_000),
   THREADLOG_PROJECTOR_HEARTBEAT_MS: z.coerce.number().int().min(100).default(1_000),
+  // the document layout of a generation the projector creates (an existing one keeps its own)
+  THREADLOG_PROJECTION_LAYOUT: z.enum(['1', '2']).default('2'),
 });
 
 export interface ThreadlogEnv {
@@ -52,6 +54,8 @@ export interface ThreadlogEnv {
   opsPort: number;
   projectorSessionTimeoutMs: number;
   projectorHeartbeatMs: number;
+  /** layout of a projection generation the projector creates (projection/v2: 2) */
+  projectionLayout: 1 | 2;
 }
 
 export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
@@ -102,6 +106,7 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     opsPort: e.THREADLOG_OPS_PORT,
     projectorSessionTimeoutMs: e.THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS,
     projectorHeartbeatMs: e.THREADLOG_PROJECTOR_HEARTBEAT_MS,
+    projectionLayout: e.THREADLOG_PROJECTION_LAYOUT === '1' ? 1 : 2,
   };
 }
 

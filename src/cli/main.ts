@@ -8,6 +8,7 @@ import { demoCommand } from './demo.ts';
 import { registerImport } from './import.ts';
 import { registerRebuild } from './rebuild.ts';
 import { registerOperatorCommands } from './operator-commands.ts';
+import { registerUi } from './ui.ts';
 
 const program = new Command()
   .name('threadlog')
@@ -60,6 +61,7 @@ registerOperatorCommands(program);
 
 registerImport(program);
 registerRebuild(program);
+registerUi(program);
 
 program.parseAsync().catch((e: unknown) => {
   process.stderr.write(`threadlog: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -400,8 +400,11 @@ export async function resolveChannelValue(chain: readonly ChannelValue[], serial
   return list;
 }
 
-/** Finds a stored version of the same (thread, namespace, channel). */
-export type ChannelValueLookup = (version: ChannelVersion) => Promise<ChannelValue | undefined>;
+/**
+ * Finds a stored version of the same (thread, namespace, channel); `baseCheckpoint`: the
+ * checkpoint an append names as holding it (schema v2), when it names one.
+ */
+export type ChannelValueLookup = (version: ChannelVersion, baseCheckpoint?: string) => Promise<ChannelValue | undefined>;
 
 export interface DeltaChainOptions {
   /** guards against cycles and runaway chains from a foreign or buggy writer */
@@ -418,7 +421,7 @@ export async function collectDeltaChain(
   let cur = head;
   while (cur.kind === 'append') {
     if (chain.length > options.maxDepth) throw broken(`delta chain of "${head.channel}" is longer than ${options.maxDepth}`);
-    const base = await lookup(cur.base);
+    const base = await lookup(cur.base, cur.baseCheckpoint);
     if (base === undefined) {
       throw broken(`channel "${cur.channel}" version ${cur.version} appends to version ${cur.base}, which is missing`, {
         channel: cur.channel,

@@ -68,7 +68,9 @@ function toDocument(event: ThreadlogEvent, ref: (tv: TypedValue) => BlobRef): Re
         values: event.values.map((cv) =>
           cv.kind === 'snapshot'
             ? { kind: cv.kind, channel: cv.channel, version: cv.version, value: ref(cv.value) }
-            : {
+            : cv.baseCheckpoint === undefined
+              ? missingBaseCheckpoint(cv.channel, cv.version)
+              : {
                 kind: cv.kind,
                 channel: cv.channel,
                 version: cv.version,
@@ -186,6 +188,7 @@ function fromDocument(doc: unknown, blob: (r: unknown) => TypedValue, schema: nu
         values: list(d.values, 'values').map((v): ChannelValue => {
           const cv = v as Record<string, unknown>;
           if (cv?.kind === 'append') {
+            if (schema >= 2 && cv.baseCheckpoint === undefined) missingBaseCheckpoint(cv.channel, cv.version);
             return {
               kind: 'append',
               channel: cv.channel as string,
@@ -218,4 +221,13 @@ function fromDocument(doc: unknown, blob: (r: unknown) => TypedValue, schema: nu
     default:
       throw new ThreadlogError('unknown-event-type', `unknown event type ${JSON.stringify(d.type)} in envelope`);
   }
+}
+
+/**
+ * Schema 2 appends name the checkpoint that carried their base (`baseCheckpoint`): a skip-delta
+ * base is often older than the parent, and the projection finds a value only through the
+ * checkpoint holding it (projection/v2). Schema 1 appends build on the parent's version.
+ */
+function missingBaseCheckpoint(channel: unknown, version: unknown): never {
+  throw new ThreadlogError('invalid-checkpoint', `the append of channel ${JSON.stringify(channel)} version ${JSON.stringify(version)} has no baseCheckpoint: schema 2 appends must name the checkpoint that carried their base (docs/events.md)`);
 }

@@ -15,7 +15,7 @@ import { planBatch, type BatchOp } from '../projection/batch.ts';
 import type { SkipReason } from '../projection/evolve.ts';
 import { ids, idRange, type IdKind } from '../projection/ids.ts';
 import { chainIds, planChains, type ChainDoc, type ChainPlan } from '../projection/chain.ts';
-import type { LogPosition } from '../events/types.ts';
+import type { ChannelVersion, LogPosition } from '../events/types.ts';
 import type { ApplyState } from './apply-state.ts';
 import { mongoCall } from './errors.ts';
 import { idLookup, type IdLookup } from './lookup.ts';
@@ -42,6 +42,11 @@ export interface BatchCounts {
 export interface BatchResult {
   results: EventResult[];
   counts: BatchCounts;
+  /**
+   * layout 2: appends whose base the applier could not find (it resolves every base); layout 1
+   * leaves this to the projector's own check (projector/missing-bases.ts)
+   */
+  missingBases?: Array<{ event: number; threadId: string; checkpointNs: string; checkpointId: string; channel: string; version: ChannelVersion; base: ChannelVersion }>;
 }
 
 export interface ApplyBatchOptions {
@@ -98,6 +103,7 @@ interface PendingWrites {
 
 export interface BulkOutcome {
   upserted: Set<number>;
+  matched: number;
   modified: number;
   deleted: number;
 }
@@ -129,10 +135,11 @@ async function withOpBudget<T>(n: number, fn: () => Promise<T>): Promise<T> {
  * retries it, MongoDB only for plain equality filters). Every op here is idempotent, so the
  * command is simply run again: the loser's inserts are then no-ops.
  */
-async function bulkWrite(col: Collection<IdDoc>, ops: Op[]): Promise<BulkOutcome> {
-  const out: BulkOutcome = { upserted: new Set(), modified: 0, deleted: 0 };
+export async function bulkWrite(col: Collection<IdDoc>, ops: Op[]): Promise<BulkOutcome> {
+  const out: BulkOutcome = { upserted: new Set(), matched: 0, modified: 0, deleted: 0 };
   const add = (start: number, r: BulkWriteResult): void => {
     for (const i of Object.keys(r.upsertedIds)) out.upserted.add(start + Number(i));
+    out.matched += r.matchedCount;
     out.modified += r.modifiedCount;
     out.deleted += r.deletedCount;
   };
@@ -172,7 +179,7 @@ const isDuplicateOnly = (e: unknown): e is MongoBulkWriteError =>
  * known applied (after a fallback, docs the failed command inserted are not counted; any
  * replacement counts every guarded doc, since bulk results only count replacements).
  */
-async function insertOnce(col: Collection<IdDoc>, docs: IdDoc[], guards: ReadonlyArray<Document | undefined> = []): Promise<Set<number>> {
+export async function insertOnce(col: Collection<IdDoc>, docs: IdDoc[], guards: ReadonlyArray<Document | undefined> = []): Promise<Set<number>> {
   try {
     await col.insertMany(docs, { ordered: false });
     return new Set(docs.keys());
@@ -349,6 +356,11 @@ async function applyKnowing(
     inserted += w.inserted;
     replaced += w.modified;
     w.applied.forEach((e) => applied.add(e));
+  }
+  // the hash chain's documents are work too: a link per event, its thread's chain head replaced
+  if (chainCol) {
+    inserted += chains.links.length + chains.chains.filter((c) => c.previous === undefined).length;
+    replaced += chains.chains.filter((c) => c.previous !== undefined).length;
   }
   const results = events.map((_e, i): EventResult => {
     const reason = plan.decided.get(i);

@@ -55,16 +55,25 @@ export interface MetaStore {
   putGeneration(record: GenerationRecord): Promise<void>;
   setGenerationState(generation: string, state: GenerationState): Promise<void>;
   deleteGeneration(generation: string): Promise<void>;
+  /** the document layout a generation was created with (projection-store.ts); undefined: not recorded */
+  getLayout(generation: string): Promise<1 | 2 | undefined>;
+  /** records it unless one is recorded already; returns the recorded one */
+  putLayoutIfAbsent(generation: string, layout: 1 | 2): Promise<1 | 2>;
   getImportMarkers(source: string, threads: readonly string[]): Promise<Map<string, ImportMarker>>;
   putImportMarker(marker: ImportMarker): Promise<void>;
 }
 
 const pointerId = 'generation';
 const generationId = (g: string): string => `generation:${g}`;
+const layoutId = (g: string): string => `layout:${g}`;
 const importId = (source: string, thread: string): string => `import:${source}:${encodeURIComponent(thread)}`;
 
 export function createMetaStore(db: Db): MetaStore {
   const col = db.collection<MetaDoc>(META_COLLECTION);
+  const getLayout = async (generation: string): Promise<1 | 2 | undefined> => {
+    const d = await mongoCall('reading a generation layout', () => col.findOne({ _id: layoutId(generation) }));
+    return d?.layout === 1 || d?.layout === 2 ? d.layout : undefined;
+  };
   return {
     collection: col,
 
@@ -107,6 +116,16 @@ export function createMetaStore(db: Db): MetaStore {
 
     async deleteGeneration(generation) {
       await mongoCall('deleting a generation record', () => col.deleteOne({ _id: generationId(generation) }));
+    },
+
+    getLayout,
+
+    async putLayoutIfAbsent(generation, layout) {
+      await mongoCall('recording a generation layout', () => col.updateOne({ _id: layoutId(generation) }, { $setOnInsert: { generation, layout } }, { upsert: true })).catch((e: unknown) => {
+        // two starting projectors: the other one recorded it first
+        if ((e as { cause?: { code?: number } }).cause?.code !== 11000) throw e;
+      });
+      return (await getLayout(generation)) ?? layout;
     },
 
     async getImportMarkers(source, threads) {

@@ -15,6 +15,8 @@ import { createApplyState } from './apply-state.ts';
 import { mongoCall } from './errors.ts';
 import { idLookup, type IdLookup } from './lookup.ts';
 import { toChannelValue, toCheckpointRecord, toWriteRecord, type CheckpointRecord, type WriteRecord } from './records.ts';
+import { createMetaStore } from './meta.ts';
+import { createProjectionStoreV2 } from './v2/projection-store.ts';
 
 export interface ProjectionStoreOptions {
   /** a database of a client the caller created (and closes) */
@@ -27,6 +29,10 @@ export interface ProjectionStoreOptions {
    * and skips them on FerretDB, whose SQLite backend would maintain but never use them.
    */
   secondaryIndexes?: 'auto' | 'create' | 'skip';
+  /** force a layout (tests, tools); default: the one recorded for the generation */
+  layout?: 1 | 2;
+  /** the layout a generation that does not exist yet is created with (default 2) */
+  newLayout?: 1 | 2;
 }
 
 export const defaultProjectionStoreOptions = { logger: silentLogger, secondaryIndexes: 'auto' } as const;
@@ -39,6 +45,12 @@ export interface ListOptions {
 
 export interface ProjectionStore {
   readonly generation: string;
+  /**
+   * The generation's document layout: 1 (a document per value and per write), 2 (one per
+   * event, mongo/v2). Recorded in threadlog_meta when a projector sets the generation up;
+   * a generation from before layouts were recorded is layout 1.
+   */
+  resolveLayout(): Promise<1 | 2>;
   readonly collections: Readonly<Collections>;
   setup(): Promise<void>;
   applyBatch(events: readonly PositionedEvent[], options?: ApplyBatchOptions): Promise<BatchResult>;
@@ -52,8 +64,12 @@ export interface ProjectionStore {
   /** newest first; `ns` undefined lists every namespace of the thread */
   listCheckpoints(threadId: string, ns: string | undefined, options?: ListOptions): Promise<CheckpointRecord[]>;
   listAcrossThreads(options?: ListOptions & { filter?: Record<string, unknown> }): Promise<CheckpointRecord[]>;
-  /** the stored values for (channel, version) pairs, in request order; missing pairs are left out */
-  getBlobs(threadId: string, ns: string, versions: ReadonlyArray<readonly [string, ChannelVersion]>): Promise<ChannelValue[]>;
+  /**
+   * The stored values for (channel, version) pairs, in request order; missing pairs are left
+   * out. Layout 2 finds a value through the checkpoint holding it (third element: the record's
+   * `origins`, or an append's `baseCheckpoint`) and cannot without it.
+   */
+  getBlobs(threadId: string, ns: string, versions: ReadonlyArray<readonly [string, ChannelVersion, string?]>): Promise<ChannelValue[]>;
   /** pending writes of a checkpoint, ordered by task id then idx */
   getWrites(threadId: string, ns: string, checkpointId: string): Promise<WriteRecord[]>;
   /**
@@ -72,11 +88,74 @@ const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 const byTaskThenIdx = (a: WriteRecord, b: WriteRecord): number => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : a.idx - b.idx);
 
+/**
+ * The projection of one generation, in the layout recorded for it (or, for a generation that
+ * does not exist yet, `newLayout`). Methods wait for the layout to be known (one meta read).
+ */
 export function createProjectionStore(options: ProjectionStoreOptions): ProjectionStore {
   const { db, generation, logger, secondaryIndexes } = { ...defaultProjectionStoreOptions, ...options };
   if (!NAME.test(generation)) {
     throw new ThreadlogError('invalid-options', `generation must match ${NAME}: ${JSON.stringify(generation)}`);
   }
+  const ferret = memo(() => isFerretDb(db));
+  const lookup = async (): Promise<IdLookup> => idLookup((await ferret()) ? 'each' : 'in');
+  const meta = createMetaStore(db);
+  let known: Promise<1 | 2> | undefined;
+  /** recorded, or a layout-1 generation made before layouts were recorded; else a new one */
+  async function layoutOf(): Promise<{ layout: 1 | 2; certain: boolean }> {
+    if (options.layout !== undefined) return { layout: options.layout, certain: true };
+    const recorded = await meta.getLayout(generation);
+    if (recorded !== undefined) return { layout: recorded, certain: true };
+    const names = await mongoCall('listing collections', () => db.listCollections({ name: `${generation}_chains` }, { nameOnly: true }).toArray());
+    if (names.length > 0) return { layout: 1, certain: true };
+    return { layout: options.newLayout ?? 2, certain: false };
+  }
+  const resolveLayout = async (): Promise<1 | 2> => {
+    if (known) return known;
+    const r = await layoutOf();
+    if (r.certain) known ??= Promise.resolve(r.layout);
+    return r.layout;
+  };
+  const v1 = createProjectionStoreV1({ db, generation, logger, secondaryIndexes });
+  const v2 = createProjectionStoreV2({ db, generation, lookup, ferret, secondaryIndexes });
+  const impl = async (): Promise<ProjectionStore> => ((await resolveLayout()) === 1 ? v1 : v2);
+  return {
+    generation,
+    resolveLayout,
+    collections: v1.collections,
+    async setup() {
+      const layout = await meta.putLayoutIfAbsent(generation, (await layoutOf()).layout);
+      known = Promise.resolve(layout);
+      await (layout === 1 ? v1 : v2).setup();
+    },
+    applyBatch: async (events, opts) => (await impl()).applyBatch(events, opts),
+    forgetApplyState() {
+      v1.forgetApplyState();
+      v2.forgetApplyState();
+    },
+    getCheckpoint: async (...a) => (await impl()).getCheckpoint(...a),
+    getHead: async (...a) => (await impl()).getHead(...a),
+    listCheckpoints: async (...a) => (await impl()).listCheckpoints(...a),
+    listAcrossThreads: async (...a) => (await impl()).listAcrossThreads(...a),
+    getBlobs: async (...a) => (await impl()).getBlobs(...a),
+    getWrites: async (...a) => (await impl()).getWrites(...a),
+    getWritesOf: async (...a) => (await impl()).getWritesOf(...a),
+    getAppliedOffsets: async (...a) => (await impl()).getAppliedOffsets(...a),
+    deleteThread: async (...a) => (await impl()).deleteThread(...a),
+  };
+}
+
+function memo<T>(f: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => {
+    p ??= f();
+    p.catch(() => (p = undefined));
+    return p;
+  };
+}
+
+function createProjectionStoreV1(options: ProjectionStoreOptions): ProjectionStore {
+  const { db, generation, logger, secondaryIndexes } = { ...defaultProjectionStoreOptions, ...options };
   const log = logger.child({ component: 'mongo-projection', generation });
   const cols = Object.fromEntries(
     collectionKinds.map((k) => [k, db.collection<IdDoc>(`${generation}_${k}`)]),
@@ -103,6 +182,7 @@ export function createProjectionStore(options: ProjectionStoreOptions): Projecti
 
   return {
     generation,
+    resolveLayout: async () => 1,
     collections: cols,
 
     async setup() {

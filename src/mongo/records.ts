@@ -17,6 +17,13 @@ export interface CheckpointRecord {
   eventId: string;
   ts: number;
   position: LogPosition;
+  /**
+   * layout 2: for every channel with a stored value, the checkpoint whose document holds it
+   * (a versioned channel not named here is empty); absent in layout 1 (values by version)
+   */
+  origins?: Record<string, string>;
+  /** layout 2: channels whose value could not be located when projected (reads of them fail) */
+  unresolved?: string[];
 }
 
 export interface WriteRecord {
@@ -38,8 +45,10 @@ function bytes(v: unknown): Uint8Array {
 const typed = (v: TypedValue): TypedValue => ({ type: v.type, value: bytes(v.value) });
 
 export function toCheckpointRecord(d: Document): CheckpointRecord {
-  const doc = d as CheckpointDoc;
+  const doc = d as CheckpointDoc & { origins?: Array<{ channel: string; checkpoint: string }>; unresolved?: string[] };
   return {
+    ...(doc.origins === undefined ? {} : { origins: Object.fromEntries(doc.origins.map((o) => [o.channel, o.checkpoint])) }),
+    ...(doc.unresolved === undefined || doc.unresolved.length === 0 ? {} : { unresolved: doc.unresolved }),
     threadId: doc.threadId,
     checkpointNs: doc.checkpointNs,
     checkpointId: doc.checkpointId,

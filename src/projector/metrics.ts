@@ -15,6 +15,8 @@ export interface ProjectorMetrics {
   setPaused(what: RetryCause, paused: boolean): void;
   /** an append delta projected without its base (projector/missing-bases.ts) */
   countBrokenDelta(): void;
+  /** documents a batch wrote: new ones inserted, existing ones replaced under a guard, removed */
+  countDocuments(counts: { inserted: number; replaced: number; deleted: number }): void;
 }
 
 /** what a retried step waits for */
@@ -68,8 +70,19 @@ export function createProjectorMetrics(registry: Registry, prefix = 'threadlog_'
     help: 'Append deltas projected whose base is neither in the projection nor earlier in the log: those checkpoints cannot be read',
     registers: [registry],
   });
+  const documents = new Counter({
+    name: `${prefix}projector_documents_total`,
+    help: 'Projection documents written: inserted (new), replaced (an existing one, under a guard), deleted — the work an event costs the database',
+    labelNames: ['op'],
+    registers: [registry],
+  });
   return {
     countBrokenDelta: () => broken.inc(),
+    countDocuments: ({ inserted, replaced, deleted }) => {
+      if (inserted > 0) documents.inc({ op: 'inserted' }, inserted);
+      if (replaced > 0) documents.inc({ op: 'replaced' }, replaced);
+      if (deleted > 0) documents.inc({ op: 'deleted' }, deleted);
+    },
     setLag: (p, n) => lag.set({ partition: String(p) }, n),
     removePartition: (p) => lag.remove({ partition: String(p) }),
     countApplied: (type, applied) => events.inc({ type, applied: String(applied) }),
@@ -92,4 +105,5 @@ export const noopProjectorMetrics: ProjectorMetrics = {
   countRetry: () => undefined,
   setPaused: () => undefined,
   countBrokenDelta: () => undefined,
+  countDocuments: () => undefined,
 };

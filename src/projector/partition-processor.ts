@@ -36,6 +36,11 @@ export interface BaseChecks {
   record(problems: readonly BrokenDelta[]): Promise<void>;
   /** a thread was deleted: its reports before `before` go with it */
   clearThread(threadId: string, before: Pos): Promise<void>;
+  /**
+   * true when the projection finds every base itself while applying and returns what it
+   * could not (BatchResult.missingBases, layout 2): `present` is then not asked
+   */
+  resolvedByApplier?(): Promise<boolean>;
 }
 
 export type CacheUpkeep = Pick<RedisCache, 'advanceHead' | 'deleteThread' | 'publishWatermarks'> & Partial<Pick<RedisCache, 'syncReplicas'>>;
@@ -142,7 +147,7 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
   /** appends of the batch whose base is neither earlier in it nor in the projection */
   async function missingBases(events: readonly PositionedEvent[], hooks: RetryHooks): Promise<BaseRef[]> {
     const bases = o.bases;
-    if (bases === undefined) return [];
+    if (bases === undefined || (await bases.resolvedByApplier?.())) return [];
     const unresolved = unresolvedBases(events, known);
     if (unresolved.length === 0) return [];
     const found = new Set<string>();
@@ -340,10 +345,12 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
         const last = i === parts.length - 1;
         if (part.length === 0 && !(last && through >= 0n)) continue;
         const result = await apply(partition, part, recordsByOffset, last ? through : -1n, hooks);
+        if (result) o.metrics.countDocuments(result.counts);
         result?.results.forEach((r, j) => {
           o.metrics.countApplied(part[j]!.event.type, r.applied);
           if (!r.applied && r.reason === 'tombstoned') hidden.add(sliceStart + j);
         });
+        for (const m of result?.missingBases ?? []) missing.push({ ...m, event: sliceStart + m.event });
         sliceStart += part.length;
         log.debug({ partition, through: String(through), slice: i, counts: result?.counts }, 'batch applied');
         if (o.cache && part.length > 0) {

@@ -80,6 +80,12 @@ export interface ProjectorOptions {
   maxEventsPerCombinedApply: number;
   assembler?: Partial<ChunkAssemblerOptions>;
   codec?: EventCodec;
+  /**
+   * the document layout a generation that does not exist yet is created with (2: one
+   * document per event, the default; 1: the layout before it). An existing generation keeps
+   * the layout it was created with: `threadlog rebuild` moves a projection to another.
+   */
+  layout?: 1 | 2;
   /** prom-client registry for our metrics; a private one by default */
   registry?: Registry;
   logger: Logger;
@@ -166,7 +172,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
   // the back-off and readiness, so a reconnect error is only worth a debug line
   ownRedis?.on('error', (e: Error) => log.debug({ err: e.message }, 'redis connection error'));
   const redis = o.redis ?? ownRedis;
-  const store: ProjectionStore = createProjectionStore({ db, generation: o.generation, logger: o.logger });
+  const store: ProjectionStore = createProjectionStore({ db, generation: o.generation, logger: o.logger, ...(o.layout === undefined ? {} : { newLayout: o.layout }) });
   const problems = createProblemStore(db, o.generation);
   let brokenDeltas = 0;
   // durability risks of the topic found at start (replication factor 1 on a cluster)
@@ -207,6 +213,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       present: async (threadId, ns, versions) => (await store.getBlobs(threadId, ns, versions)).map((v) => [v.channel, v.version]),
       record: (ps) => problems.record(ps),
       clearThread: (threadId, before) => problems.clearThread(threadId, before),
+      resolvedByApplier: async () => (await store.resolveLayout()) === 2,
     },
     onBrokenDeltas(ps) {
       brokenDeltas += ps.length;
@@ -251,6 +258,11 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
     const started = performance.now();
     const records = batch.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ?? {}, offset: m.offset }));
     let done;
+    // kafkajs heartbeats only when asked: a batch that takes longer than the session timeout
+    // (a slow or loaded MongoDB) would get this member thrown out of the group, its commit
+    // refused and the batch redone by the next owner — forever, if every batch is that slow.
+    // So heartbeat while the batch runs; a failed one (a rebalance) shows as a stale batch.
+    const beat = setInterval(() => void p.heartbeat().catch((e: unknown) => log.debug({ err: String(e) }, 'heartbeat during a batch failed')), o.heartbeatIntervalMs);
     try {
       done = await processor.process(batch.partition, records, hooksFor(p));
     } catch (e) {
@@ -261,6 +273,8 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
         return;
       }
       throw e;
+    } finally {
+      clearInterval(beat);
     }
     // a batch that went through means the services answer again, even if the batch that
     // saw them fail was abandoned (stale) before it could report the recovery

@@ -5,7 +5,7 @@
  * by version never change) before asking MongoDB.
  */
 import type { Checkpoint } from '@langchain/langgraph-checkpoint';
-import { isThreadlogError } from '../errors.ts';
+import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { collectDeltaChain, resolveChannelBytes, resolveChannelValue } from '../events/deltas.ts';
 import type { EventCodec } from '../events/codec.ts';
 import type { ChannelValue, ChannelVersion, TypedValue } from '../events/types.ts';
@@ -39,9 +39,10 @@ export interface Assembler {
 export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec: EventCodec): Assembler {
   const serializer = codec.options.serializer;
 
-  async function blobs(thread: string, ns: string, wanted: ReadonlyArray<readonly [string, ChannelVersion]>): Promise<Map<string, ChannelValue>> {
+  /** `wanted`: channel, version and (layout 2) the checkpoint holding it */
+  async function blobs(thread: string, ns: string, wanted: ReadonlyArray<readonly [string, ChannelVersion, string?]>): Promise<Map<string, ChannelValue>> {
     const found = new Map<string, ChannelValue>();
-    const missing: Array<readonly [string, ChannelVersion]> = [];
+    const missing: Array<readonly [string, ChannelVersion, string?]> = [];
     for (const w of wanted) {
       const v = l1.getBlob(thread, ns, w[0], w[1]);
       if (v === undefined) missing.push(w);
@@ -58,8 +59,8 @@ export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec:
 
   async function resolve(thread: string, ns: string, head: ChannelValue): Promise<TypedValue> {
     if (head.kind === 'snapshot') return head.value;
-    const lookup = async (version: ChannelVersion): Promise<ChannelValue | undefined> =>
-      (await blobs(thread, ns, [[head.channel, version]])).get(head.channel);
+    const lookup = async (version: ChannelVersion, baseCheckpoint?: string): Promise<ChannelValue | undefined> =>
+      (await blobs(thread, ns, [[head.channel, version, baseCheckpoint]])).get(head.channel);
     const chain = await collectDeltaChain(head, lookup);
     // an entry must stand on its own: the whole list, as bytes when they can be joined as
     // they are (JSON), else deserialized and serialized again
@@ -99,10 +100,35 @@ export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec:
     };
   }
 
+  /**
+   * What to read for a projected record. Layout 2 names, per channel, the checkpoint holding
+   * its value (a versioned channel it does not name is empty); a channel it could not locate
+   * fails the read rather than reading as empty.
+   */
+  function wantedOf(rec: CheckpointRecord): Array<readonly [string, ChannelVersion, string?]> {
+    const versions = Object.entries(rec.checkpoint.channel_versions);
+    if (rec.origins === undefined) return versions;
+    const unresolved = rec.unresolved?.find((c) => c in rec.checkpoint.channel_versions);
+    if (unresolved !== undefined) {
+      throw new ThreadlogError('broken-delta-chain', `checkpoint ${rec.checkpointId}: the value of channel "${unresolved}" cannot be located (its parent checkpoint was not in the projection when it was projected)`, {
+        details: { checkpointId: rec.checkpointId, channel: unresolved },
+      });
+    }
+    const origins = rec.origins;
+    return versions.flatMap(([c, v]) => (origins[c] === undefined ? [] : [[c, v, origins[c]] as const]));
+  }
+
   return {
     async assemble(rec, asOf, read) {
-      const versions = Object.entries(rec.checkpoint.channel_versions);
-      const [found, pending] = await Promise.all([blobs(rec.threadId, rec.checkpointNs, versions), writes(rec, read)]);
+      const wanted = wantedOf(rec);
+      const [found, pending] = await Promise.all([blobs(rec.threadId, rec.checkpointNs, wanted), writes(rec, read)]);
+      // layout 2 names where each value is: one that is not there is an error, never an empty channel
+      const lost = wanted.find((w) => w[2] !== undefined && !found.has(w[0]));
+      if (lost !== undefined) {
+        throw new ThreadlogError('broken-delta-chain', `checkpoint ${rec.checkpointId}: the value of channel "${lost[0]}" (version ${String(lost[1])}) is not in checkpoint ${lost[2]!}, which should hold it (removed from the projection by hand? rebuild the generation: threadlog rebuild)`, {
+          details: { checkpointId: rec.checkpointId, channel: lost[0], version: lost[1], origin: lost[2] },
+        });
+      }
       return entry(rec, await values(rec, found), pending, asOf);
     },
 

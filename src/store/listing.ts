@@ -99,7 +99,7 @@ export function createListing(d: ListingDeps) {
         shown.push(rec);
         if (yielded + shown.length >= limit) break;
       }
-      for (const stored of await d.reader.fromRecords(shown, waitFor, { byThread })) {
+      for (const stored of settledInOrder(await d.reader.fromRecords(shown, waitFor, { byThread }))) {
         for await (const o of ownNewerThan(stored.checkpointId)) {
           yield o;
           if (++yielded >= limit) return;
@@ -130,15 +130,28 @@ export function createListing(d: ListingDeps) {
     for (;;) {
       const gt = after;
       const docs = await mongoCall('streaming a thread', () =>
-        d.projection.collections.checkpoints.find({ _id: { $gt: gt, $lt: range.$lt } }).sort({ _id: 1 }).limit(pageSize).toArray(),
+        // (layout 2: without the values, read through origins; pruned value holders are no checkpoints)
+        d.projection.collections.checkpoints.find({ _id: { $gt: gt, $lt: range.$lt }, pruned: { $exists: false } }, { projection: { values: 0, link: 0 } }).sort({ _id: 1 }).limit(pageSize).toArray(),
       );
       const recs = docs.map(toCheckpointRecord);
       const last = recs[recs.length - 1];
       if (last) after = ids.checkpoint(threadId, ns, last.checkpointId);
-      yield* await d.reader.fromRecords(recs.filter((rec) => d.reader.alive(threadId, rec.position)), () => req.wait);
+      yield* settledInOrder(await d.reader.fromRecords(recs.filter((rec) => d.reader.alive(threadId, rec.position)), () => req.wait));
       if (docs.length < pageSize) return;
     }
   }
 
   return { list, stream };
+}
+
+/**
+ * A page's checkpoints in order, up to the first that cannot be read: that one's error is
+ * thrown there (a broken delta chain), after everything before it was handed out — a list
+ * never skips a checkpoint silently, and a thread's readable newer checkpoints still come.
+ */
+function* settledInOrder<T>(results: ReadonlyArray<PromiseSettledResult<T>>): Generator<T> {
+  for (const r of results) {
+    if (r.status === 'rejected') throw r.reason;
+    yield r.value;
+  }
 }

@@ -44,8 +44,9 @@ export interface Reader {
    * read in one query per (thread, namespace) rather than one per checkpoint (`byThread`, for a
    * page of one thread's timeline: its checkpoints are contiguous, so the range holds little
    * else; a cross-thread page may hold far-apart checkpoints of a thread and reads per record).
+   * Settled one by one: a checkpoint that cannot be assembled fails only its own entry.
    */
-  fromRecords(recs: readonly CheckpointRecord[], waitFor: (partition: number) => bigint, options?: { byThread?: boolean }): Promise<StoredCheckpoint[]>;
+  fromRecords(recs: readonly CheckpointRecord[], waitFor: (partition: number) => bigint, options?: { byThread?: boolean }): Promise<Array<PromiseSettledResult<StoredCheckpoint>>>;
   /** warm L1 and L2 for one record; returns its entry */
   warm(rec: CheckpointRecord, wait: bigint, asHead: boolean): Promise<CacheEntry>;
   /** false when this instance knows the thread was deleted at or after `position` */
@@ -227,7 +228,8 @@ export function createReader(d: ReaderDeps): Reader {
           for (const r of group) writes.set(r, byId.get(r.checkpointId) ?? []);
         }),
       );
-      return Promise.all(
+      // one checkpoint that cannot be assembled (a broken delta chain) fails only itself
+      return Promise.allSettled(
         recs.map(async (rec, i) => {
           const inL1 = cached[i];
           if (inL1) {

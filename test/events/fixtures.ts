@@ -41,6 +41,7 @@ export function checkpointEvent(overrides: Partial<CheckpointEvent> = {}): Check
         base: 2,
         depth: 1,
         baseLength: 4,
+        baseCheckpoint: '1ef4f797-8335-6428-8001-8a1503f9b873',
         items: [json({ role: 'ai', content: 'hi' })],
       },
     ],

@@ -3,22 +3,10 @@
  * SDK before schema v2) decodes with today's codec, whole (chunks reassembled), with the
  * header ids v2 no longer writes restored, and re-encodes as schema v2 to the same events.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createChunkAssembler, createEventCodec, type ThreadlogEvent } from '../../src/events/index.ts';
 import { headerNames } from '../../src/events/wire.ts';
-
-interface FixtureRecord {
-  partition: number;
-  offset: string;
-  key: string;
-  headers: Record<string, string>;
-  value: string;
-}
-export function v1Fixture(): { partitions: number; records: FixtureRecord[] } {
-  return JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../fixtures/v1-log.json'), 'utf8')) as { partitions: number; records: FixtureRecord[] };
-}
+import { v1Fixture } from './v1-fixture.ts';
 
 const codec = createEventCodec();
 
@@ -48,13 +36,20 @@ describe('a schema v1 log', () => {
     for (const e of events) if (e.type === 'checkpoint') expect(e.checkpoint.id).toBe(e.checkpointId);
   });
 
-  it('re-encoded as schema 2, the same events come back', async () => {
+  it('re-encoded as schema 2, the same events come back; v1 appends are refused (schema 2 names their base checkpoint)', async () => {
+    let appends = 0;
     for (const e of await decodeAll()) {
+      if (e.type === 'checkpoint' && e.values.some((v) => v.kind === 'append')) {
+        appends += 1;
+        await expect(codec.encode(e)).rejects.toMatchObject({ code: 'invalid-checkpoint', message: expect.stringMatching(/baseCheckpoint/) });
+        continue;
+      }
       const records = await codec.encode(e);
       expect(records[0]!.headers[headerNames.schema]).toBe('2');
       if (records.length > 1) continue; // chunked: reassembly is tested elsewhere
       const back = await codec.decode({ key: records[0]!.key, value: records[0]!.value, headers: records[0]!.headers });
       expect(back).toEqual(e);
     }
+    expect(appends).toBeGreaterThan(0);
   });
 });

@@ -18,7 +18,7 @@ beforeAll(async () => {
 
 async function freshStore(): Promise<ProjectionStore> {
   gen += 1;
-  const store = createProjectionStore({ db, generation: `g${gen}` });
+  const store = createProjectionStore({ db, generation: `g${gen}`, layout: 1 });
   await store.setup();
   return store;
 }
@@ -83,7 +83,7 @@ describe('MongoDB projection store', () => {
     const store = await freshStore();
     const client2 = new MongoClient(stack.endpoints.mongoUrl);
     try {
-      const other = createProjectionStore({ db: client2.db(stack.dbName), generation: store.generation });
+      const other = createProjectionStore({ db: client2.db(stack.dbName), generation: store.generation, layout: 1 });
       const events = Array.from({ length: 60 }, (_, i) => checkpoint('race', i + 1, i));
       const shuffled = [...events].sort((a, b) => Number(b.position.offset) - Number(a.position.offset));
       const seen: string[] = [];
@@ -131,7 +131,7 @@ describe('MongoDB projection store', () => {
       client2.on('commandStarted', (e) => {
         if (e.commandName === 'find') reads.push(String((e.command as { find: string }).find));
       });
-      const a = createProjectionStore({ db: client2.db(stack.dbName), generation: store.generation });
+      const a = createProjectionStore({ db: client2.db(stack.dbName), generation: store.generation, layout: 1 });
       await a.applyBatch([checkpoint('t', 1, 1)]);
       const afterFirst = reads.filter((c) => c.endsWith('_tombstones')).length;
       expect(afterFirst).toBeGreaterThan(0);

@@ -38,11 +38,14 @@ beforeAll(async () => {
   const writer = logWriter(stack, codec, PARTITIONS);
   receipts = await writer.write([
     cp('foreign', 0, { kind: 'snapshot', channel: 'messages', version: 1, value: json(['a']) }),
-    // appends onto version 2, which no event ever carried
-    cp('foreign', 1, { kind: 'append', channel: 'messages', version: 3, base: 2, depth: 1, baseLength: 2, items: [json('c')] }),
+    // appends onto version 2, which no event ever carried (the checkpoint it names holds version 1)
+    cp('foreign', 1, { kind: 'append', channel: 'messages', version: 3, base: 2, depth: 1, baseLength: 2, baseCheckpoint: ids[0]!, items: [json('c')] }),
     cp('foreign', 2, { kind: 'snapshot', channel: 'messages', version: 4, value: json(['a', 'b', 'c', 'd']) }),
     cp('intact', 0, { kind: 'snapshot', channel: 'messages', version: 1, value: json(['x']) }),
-    cp('intact', 1, { kind: 'append', channel: 'messages', version: 2, base: 1, depth: 1, baseLength: 1, items: [json('y')] }),
+    cp('intact', 1, { kind: 'append', channel: 'messages', version: 2, base: 1, depth: 1, baseLength: 1, baseCheckpoint: ids[0]!, items: [json('y')] }),
+    // its base is there, but has 2 elements where the delta says 5: it would read back a wrong list
+    cp('mismatch', 0, { kind: 'snapshot', channel: 'messages', version: 1, value: json(['a', 'b']) }),
+    cp('mismatch', 1, { kind: 'append', channel: 'messages', version: 2, base: 1, depth: 1, baseLength: 5, baseCheckpoint: ids[0]!, items: [json('c')] }),
   ]);
   await writer.close();
   await waitCaughtUp(stack, stack.redisPrefix, topic);
@@ -73,6 +76,27 @@ describe('a delta whose base is not in the log', () => {
     expect((await store.load({ threadId: 'foreign', checkpointId: ids[0]! }, { consistency: 'eventual' }))?.checkpoint.channel_values.messages).toEqual(['a']);
     expect((await store.load({ threadId: 'foreign' }, { consistency: 'eventual' }))?.checkpoint.channel_values.messages).toEqual(['a', 'b', 'c', 'd']);
     expect((await store.load({ threadId: 'intact' }, { consistency: 'eventual' }))?.checkpoint.channel_values.messages).toEqual(['x', 'y']);
+  });
+
+  it('a list of the thread hands out the newer checkpoints, then fails at the broken one, never skipping it', async () => {
+    const store = await openStore(stack, { writeThrough: false });
+    const seen: string[] = [];
+    const e = await (async () => {
+      for await (const c of store.list({ threadId: 'foreign', consistency: 'eventual' })) seen.push(c.checkpointId);
+    })().catch((err: unknown) => err);
+    expect(seen).toEqual([ids[2]]);
+    expect(isThreadlogError(e, 'broken-delta-chain')).toBe(true);
+  });
+
+  it('a delta whose base has another length than it says fails its read (never a wrong list), and the audit names it', async () => {
+    const store = await openStore(stack, { writeThrough: false });
+    const e = await store.load({ threadId: 'mismatch' }, { consistency: 'eventual' }).catch((err: unknown) => err);
+    expect(isThreadlogError(e, 'broken-delta-chain')).toBe(true);
+    expect((e as Error).message).toMatch(/extends 5 elements, its base has 2/);
+    expect((await store.load({ threadId: 'mismatch', checkpointId: ids[0]! }, { consistency: 'eventual' }))?.checkpoint.channel_values.messages).toEqual(['a', 'b']);
+    const io = capture();
+    expect(await auditCommand(stackEnv(stack), 'mismatch', { json: true }, io)).toBe(1);
+    expect(io.json<AuditReport>().assembly.problems).toMatchObject([{ kind: 'length-mismatch', checkpointId: ids[1] }]);
   });
 
   it('is named by the audit (exit 1), while an intact thread passes', async () => {

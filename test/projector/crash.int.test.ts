@@ -29,27 +29,31 @@ const workload = createWorkload({ threads: THREADS, steps: Math.ceil(EVENTS / (T
 const children = new Set<ChildProcess>();
 /** the projectors' last log lines, shown when the test fails */
 let stderrTail = '';
+let started = 0;
 let topic: string;
 let db: Db;
 
 function startChild(): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'consumers/projector.ts')], {
     cwd: root,
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
       ...stackEnvVars(stack),
       THREADLOG_PARTITIONS: String(PARTITIONS),
       THREADLOG_GENERATION: 'crash',
       THREADLOG_OPS_PORT: '0',
-      THREADLOG_LOG_LEVEL: 'warn',
+      THREADLOG_LOG_LEVEL: process.env.CRASH_TEST_LOG_LEVEL ?? 'info',
     },
   });
-  // Drained always: an unread pipe fills at 64 KiB and the projector's next (synchronous)
-  // log write then blocks it for good — a warm-up of retry warnings is enough.
-  child.stderr!.on('data', (b: Buffer) => {
-    stderrTail = (stderrTail + b.toString()).slice(-8_000);
-  });
+  // Drained always (pino logs to stdout): an unread pipe fills at 64 KiB and the projector's
+  // next (synchronous) log write then blocks it for good.
+  const n = ++started;
+  const drain = (b: Buffer): void => {
+    stderrTail = (stderrTail + b.toString().replace(/^(?=.)/gm, `[${n}] `)).slice(-30_000);
+  };
+  child.stdout!.on('data', drain);
+  child.stderr!.on('data', drain);
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -92,8 +96,9 @@ describe('projector processes', () => {
     await writer.close();
     expect(written).toBeGreaterThanOrEqual(EVENTS * 0.9);
     const second = startChild();
-    await waitCaughtUp(stack, stack.redisPrefix, topic, CATCH_UP_MS).catch((e: unknown) => {
-      throw new Error(`${String(e)}; the projectors' last log lines:\n${stderrTail}`);
+    await waitCaughtUp(stack, stack.redisPrefix, topic, CATCH_UP_MS).catch(async (e: unknown) => {
+      const [ends, committed] = await Promise.all([endOffsets(stack, topic), committedOffsets(stack, `${stack.topicPrefix}.projector.crash`, topic)]);
+      throw new Error(`${String(e)}; end offsets ${JSON.stringify([...ends])}, committed ${JSON.stringify([...committed])}; the projectors' last log lines:\n${stderrTail}`);
     });
 
     // graceful stop: both exit 0 and leave their committed offsets at the end offsets
@@ -109,7 +114,10 @@ describe('projector processes', () => {
     await waitFor(async () => {
       const committed = await committedOffsets(stack, scratch.groupId, topic);
       return [...ends].every(([p, end]) => committed.get(p) === end);
-    }, { timeoutMs: CATCH_UP_MS, intervalMs: 500, what: 'the scratch projection to reach the end offsets' });
+    }, { timeoutMs: CATCH_UP_MS, intervalMs: 500, what: 'the scratch projection to reach the end offsets' }).catch(async (e: unknown) => {
+      const committed = await committedOffsets(stack, scratch.groupId, topic);
+      throw new Error(`${String(e)}; ends ${JSON.stringify([...ends])}, committed ${JSON.stringify([...committed])}, lag ${JSON.stringify([...scratch.lag()])}, not ready: ${scratch.ready().join('; ')}, health: ${scratch.health().join('; ')}`);
+    });
     await scratch.stop();
     const [crashed, fresh] = await Promise.all([dumpGeneration(db, 'crash'), dumpGeneration(db, 'scratch')]);
     expect(crashed.checkpoints!.length).toBe(THREADS * workload.stepsPerThread);

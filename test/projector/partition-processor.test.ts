@@ -199,7 +199,7 @@ describe('partition processor', () => {
     };
     const { processor, hooks } = setup({ bases, tombstoned: new Set(['z']) });
     const snap = (version: ChannelVersion): ChannelValue => ({ kind: 'snapshot', channel: 'messages', version, value: bytes(4) });
-    const app = (version: ChannelVersion, base: ChannelVersion): ChannelValue => ({ kind: 'append', channel: 'messages', version, base, depth: 1, items: [bytes(2)] });
+    const app = (version: ChannelVersion, base: ChannelVersion): ChannelValue => ({ kind: 'append', channel: 'messages', version, base, depth: 1, baseCheckpoint: 'named-base', items: [bytes(2)] });
     const cp = (threadId: string, checkpointId: string, values: ChannelValue[]) => {
       const e = checkpointEvent({ threadId, checkpointId, values });
       return { ...e, checkpoint: { ...e.checkpoint, channel_versions: { messages: values[0]!.version } } };

@@ -12,6 +12,7 @@ import { ThreadlogError } from '../../errors.ts';
 import { checkpointsTopic } from '../../kafka/topics.ts';
 import { silentLogger, type Logger } from '../../logger.ts';
 import { rebuiltRedisPrefix, servingGeneration, type GenerationRecord } from '../../mongo/meta.ts';
+import type { Registry } from 'prom-client';
 import { createProjector, type Projector } from '../../projector/index.ts';
 import { deleteKeysMatching } from '../../redis/client.ts';
 import { publishGenerationSwitch } from '../../redis/generation.ts';
@@ -40,6 +41,10 @@ export interface RebuildOptions {
   stableChecks: number;
   logger: Logger;
   onProgress?(p: RebuildProgress): void;
+  /** layout of the new generation (projection v2: 2, the default) */
+  layout?: 1 | 2;
+  /** prom-client registry for the rebuild's projector metrics (documents written among them) */
+  registry?: Registry;
 }
 
 export const defaultRebuildOptions = { resume: false, pollMs: 1_000, caughtUpLag: 200, stableChecks: 3, logger: silentLogger } satisfies Partial<RebuildOptions>;
@@ -107,6 +112,8 @@ export async function startRebuild(input: Partial<RebuildOptions> & Pick<Rebuild
     redis: ctx.redis,
     redisPrefix: rec.redisPrefix,
     logger: o.logger,
+    ...(o.layout === undefined ? {} : { layout: o.layout }),
+    ...(o.registry === undefined ? {} : { registry: o.registry }),
     // the projector's own fetch sizes and concurrency: larger ones stalled FerretDB's pool
   });
   await projector.start();
