@@ -157,7 +157,20 @@ async function throughputRun(topic: string, events: number, layout: 1 | 2, rep: 
   };
 }
 
-async function visibility(layout: 1 | 2): Promise<{ p50: number; p99: number; saves: number; achievedRate: number }> {
+interface Visibility {
+  p50: number;
+  p99: number;
+  saves: number;
+  achievedRate: number;
+  /** steady state, one checkpoint event per save: documents the projector wrote per save */
+  documentsWrittenPerSave: number;
+  replacedPerSave: number;
+  projectorUsPerEvent: number;
+  ferretdbUsPerEvent: number;
+  postgresUsPerEvent: number;
+}
+
+async function visibility(layout: 1 | 2): Promise<Visibility> {
   const prefix = `${ns}v${layout}`;
   await ensureTopics({ admin, prefix, partitions: PARTITIONS });
   const topic = checkpointsTopic(prefix);
@@ -173,6 +186,7 @@ async function visibility(layout: 1 | 2): Promise<{ p50: number; p99: number; sa
   });
   const appender = createAppender({ kafka, topic, partitions: PARTITIONS });
   const { threads, rate, seconds } = size.vis;
+  const before: CpuSnapshot = snapshot({ ...serverPids(), projector: [p.pid] });
   const w = createWorkload({ threads, steps: Math.ceil((rate * seconds) / threads), messageChars: 400, writesEvery: 0, threadPrefix: 'live' });
   const start = performance.now();
   let saves = 0;
@@ -199,12 +213,25 @@ async function visibility(layout: 1 | 2): Promise<{ p50: number; p99: number; sa
   const achievedRate = saves / ((performance.now() - start) / 1000);
   const deadline = Date.now() + 60_000;
   while (lags.length < saves && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const cpu = cpuDelta(before, snapshot({ ...serverPids(), projector: [p.pid] }));
+  const m = await p.metrics();
   await appender.close();
   await sub.close();
   await stop(p);
   lags.sort((a, b) => a - b);
   const q = (x: number): number => lags[Math.min(lags.length - 1, Math.floor(x * lags.length))] ?? Number.NaN;
-  return { p50: q(0.5), p99: q(0.99), saves: lags.length, achievedRate };
+  const us = (sec: number | undefined): number => ((sec ?? 0) * 1e6) / saves;
+  return {
+    p50: q(0.5),
+    p99: q(0.99),
+    saves: lags.length,
+    achievedRate,
+    documentsWrittenPerSave: m ? (m.documents.inserted + m.documents.replaced) / saves : Number.NaN,
+    replacedPerSave: m ? m.documents.replaced / saves : Number.NaN,
+    projectorUsPerEvent: us(cpu.projector),
+    ferretdbUsPerEvent: us(cpu.ferretdb),
+    postgresUsPerEvent: us(cpu.postgres),
+  };
 }
 
 /** bytes per saver-level step of `steps`-step threads, and the MongoDB finds of a cold latest read */
@@ -262,7 +289,9 @@ async function main(): Promise<void> {
   const runs: Run[] = [];
   for (let rep = 0; rep < size.reps; rep++) for (const layout of rep % 2 === 0 ? layouts : [...layouts].reverse()) runs.push(await throughputRun(topic, events, layout, rep));
   const left = Object.fromEntries(await Promise.all(layouts.map(async (l) => [l, await stored(ns, `l${l}r0`)] as const)));
-  const vis = Object.fromEntries(await Promise.all(layouts.map(async (l) => [l, await visibility(l)] as const).map(async (x) => x)));
+  // one layout at a time: two steady loads at once would measure the machine, not the layout
+  const vis: Record<number, Visibility> = {};
+  for (const l of layouts) vis[l] = await visibility(l);
   const store: Record<string, Record<number, Awaited<ReturnType<typeof storage>>>> = { 1: {}, 2: {} };
   for (const steps2 of size.lengths) for (const l of layouts) store[l]![steps2] = await storage(steps2, l);
   const saver: Record<number, number> = {};
@@ -310,6 +339,10 @@ async function main(): Promise<void> {
   row('PostgreSQL CPU µs/event', a.postgresUsPerEvent, b.postgresUsPerEvent);
   row(`visibility p50 ms @${fmt(b.visibility.achievedRate)}/s, ${size.vis.threads} threads`, a.visibility.p50, b.visibility.p50);
   row('visibility p99 ms', a.visibility.p99, b.visibility.p99);
+  row('  steady load: documents written per save', a.visibility.documentsWrittenPerSave, b.visibility.documentsWrittenPerSave, 2);
+  row('  steady load: guarded replacements per save', a.visibility.replacedPerSave, b.visibility.replacedPerSave, 2);
+  row('  steady load: projector CPU µs/event', a.visibility.projectorUsPerEvent, b.visibility.projectorUsPerEvent);
+  row('  steady load: FerretDB + PostgreSQL CPU µs/event', a.visibility.ferretdbUsPerEvent + a.visibility.postgresUsPerEvent, b.visibility.ferretdbUsPerEvent + b.visibility.postgresUsPerEvent);
   for (const n of size.lengths) {
     row(`bytes/step, ${n}-step threads`, a.storage[n]!.bytesPerStep, b.storage[n]!.bytesPerStep);
     row(`  cold latest read: MongoDB finds`, a.storage[n]!.coldReadFinds, b.storage[n]!.coldReadFinds);
