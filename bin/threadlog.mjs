@@ -1,11 +1,8 @@
 #!/usr/bin/env node
-// The npm bin: runs the TypeScript CLI through tsx, so the package ships its sources as-is.
-import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import path from 'node:path';
+// The npm bin: registers tsx's loader in this process and runs the TypeScript CLI, so the
+// package ships its sources as-is and signals (Ctrl-C, SIGTERM from a supervisor) reach the
+// CLI itself — a wrapper process in between would die and leave it running.
+import { register } from 'tsx/esm/api';
 
-const require = createRequire(import.meta.url);
-const tsx = path.join(path.dirname(require.resolve('tsx/package.json')), 'dist/cli.mjs');
-const main = path.resolve(import.meta.dirname, '../src/cli/main.ts');
-const r = spawnSync(process.execPath, [tsx, main, ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+register();
+await import('../src/cli/main.ts');

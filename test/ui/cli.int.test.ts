@@ -35,8 +35,8 @@ describe('threadlog ui', () => {
   });
 
   it('serves the viewer until SIGTERM', async () => {
-    // the CLI itself (the npm bin wrapper runs it in a child and does not forward signals)
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'ui', '--port', '0'], {
+    // through the npm bin, as a supervisor runs it: the signal must reach the CLI itself
+    const child = spawn(process.execPath, [bin, 'ui', '--port', '0'], {
       cwd: root,
       env: { ...process.env, ...stackEnvVars(stack), THREADLOG_GENERATION: GENERATION, THREADLOG_PARTITIONS: String(PARTITIONS), THREADLOG_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
