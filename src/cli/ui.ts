@@ -52,6 +52,8 @@ export async function uiCommand(env: ThreadlogEnv, opts: UiOptions, io: Output, 
       partitions: env.partitions,
       generation,
       redisPrefix,
+      // a rebuild's --switch moves the viewer too, without a restart
+      follow: { meta: ctx.meta, basePrefix: env.redisPrefix },
       host: opts.host,
       port: opts.port,
       assetsDir: opts.assetsDir ?? defaultAssetsDir,

@@ -10,6 +10,7 @@ import { rebuildCommand } from '../../src/cli/rebuild.ts';
 import { createMetaStore } from '../../src/mongo/meta.ts';
 import { openOpsContext } from '../../src/ops/context.ts';
 import { startRebuild } from '../../src/ops/rebuild/rebuild.ts';
+import { startViewer } from '../../src/ui/viewer.ts';
 import type { CheckpointStore } from '../../src/store/types.ts';
 import type { Projector } from '../../src/projector/index.ts';
 import { committedOffsets, embeddedProjector, endOffsets, makeTopics } from '../projector/helpers.ts';
@@ -44,6 +45,8 @@ describe('threadlog rebuild', () => {
   it('builds v2 under a write load, every read correct, switches, running stores follow', async () => {
     const writer = await openStore(stack, { pinGeneration: false, generationPollMs: 60_000 });
     const reader = await openStore(stack, { pinGeneration: false, generationPollMs: 60_000 });
+    // a viewer started before the rebuild, as `threadlog ui` starts it
+    const viewer = await startViewer({ kafka: stack.kafka, db: (await stack.mongo()).db(stack.dbName), redis: stack.redis(), store: reader, topicPrefix: stack.topicPrefix, partitions: PARTITIONS, generation: 'v1', redisPrefix: stack.redisPrefix, port: 0, follow: { meta: await meta(), basePrefix: stack.redisPrefix, pollMs: 60_000 } });
     const threads = Array.from({ length: 12 }, (_, i) => `rb-${i}`);
     for (let i = 0; i < 15; i++) await Promise.all(threads.map((t) => save(writer, t, i)));
 
@@ -107,6 +110,11 @@ describe('threadlog rebuild', () => {
     await v1Projector.stop();
     const id = await save(writer, 'rb-1', 999);
     expect((await reader.load({ threadId: 'rb-1' }, { consistency: 'strong', timeoutMs: 10_000 }))?.checkpointId).toBe(id);
+    // the viewer followed the switch without a restart: it lists what only v2 has
+    await waitFor(() => viewer.generation === 'v2', { what: 'the viewer on v2' });
+    const page = (await (await fetch(`${viewer.url}/api/thread?thread=rb-1`)).json()) as { checkpoints: Array<{ checkpointId: string }> };
+    expect(page.checkpoints[0]?.checkpointId).toBe(id);
+    await viewer.close();
   });
 
   it('a store created after the switch reads v2 (its pointer), a pinned one reads v1', async () => {
