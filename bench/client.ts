@@ -6,6 +6,7 @@
  * serializer, no I/O), interleaved repetitions, same run.
  *
  * Run: npm run bench:client [-- --quick] [-- --pin]   (the local stack must run: npm run infra:up)
+ * --threadlog-only: skip the MemorySaver cells (profiling: node --import tsx --cpu-prof bench/client.ts).
  * --pin: every repetition runs twice, shared (all cores for everyone) and pinned (this process
  * on core 0, the stack's servers on core 1: bench/suite/pin.ts), so both figures are reported.
  * Env: THREADLOG_KAFKA_BROKERS / _MONGO_URL / _REDIS_URL (default: the local stack).
@@ -30,6 +31,8 @@ const REPS = quick ? 1 : 3;
 const pinMode = process.argv.includes('--pin');
 const MODES = pinMode ? (['shared', 'pinned'] as const) : (['shared'] as const);
 type Mode = (typeof MODES)[number];
+// --threadlog-only: no MemorySaver cells, for a CPU profile of the saver alone
+const SAVERS = process.argv.includes('--threadlog-only') ? (['ThreadlogSaver'] as const) : (['ThreadlogSaver', 'MemorySaver'] as const);
 const SIZES = quick ? [{ threads: 10, steps: 30 }, { threads: 100, steps: 10 }] : [{ threads: 10, steps: 100 }, { threads: 100, steps: 30 }];
 const env = parseEnv();
 const root = path.resolve(import.meta.dirname, '..');
@@ -122,7 +125,7 @@ async function main(): Promise<void> {
     for (let rep = 1; rep <= REPS; rep++) {
       for (const mode of MODES) {
         for (const { threads, steps } of SIZES) {
-          for (const label of ['ThreadlogSaver', 'MemorySaver'] as const) {
+          for (const label of SAVERS) {
             const saver = label === 'ThreadlogSaver' ? new ThreadlogSaver({ store }) : new MemorySaver();
             const cell = await loop(saver, label, mode, threads, steps, rep, `r${rep}-${mode}-${threads}`);
             cells.push(cell);
@@ -151,7 +154,7 @@ async function main(): Promise<void> {
       const of = (label: Cell['saver']) => cells.filter((c) => c.saver === label && c.threads === threads && c.mode === mode);
       const memory = median(of('MemorySaver').map((c) => c.stepsPerSec));
       const memoryCpu = median(of('MemorySaver').map((c) => c.cpuMsPerStep));
-      for (const label of ['ThreadlogSaver', 'MemorySaver'] as const) {
+      for (const label of SAVERS) {
         const cs = of(label);
         const sps = median(cs.map((c) => c.stepsPerSec));
         const cpu = median(cs.map((c) => c.cpuMsPerStep));
