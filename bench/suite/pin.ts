@@ -14,7 +14,8 @@ export const SERVER_CPU = '1';
 function mask(pid: number): string | undefined {
   try {
     // "pid 123's current affinity mask: 3"
-    return /mask:\s*([0-9a-f]+)/i.exec(execFileSync('taskset', ['-p', String(pid)], { encoding: 'utf8' }))?.[1];
+    // a PostgreSQL backend may exit between listing and pinning: quietly skipped
+    return /mask:\s*([0-9a-f]+)/i.exec(execFileSync('taskset', ['-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))?.[1];
   } catch {
     return undefined; // the process is gone
   }
