@@ -5,9 +5,13 @@
  * CPU except Kafka. ThreadlogSaver against MemorySaver (the baseline: the same LangGraph
  * serializer, no I/O), interleaved repetitions, same run.
  *
- * Run: npm run bench:client [-- --quick]   (the local stack must run: npm run infra:up)
+ * Run: npm run bench:client [-- --quick] [-- --pin]   (the local stack must run: npm run infra:up)
+ * --threadlog-only: skip the MemorySaver cells (profiling: node --import tsx --cpu-prof bench/client.ts).
+ * --pin: every repetition runs twice, shared (all cores for everyone) and pinned (this process
+ * on core 0, the stack's servers on core 1: bench/suite/pin.ts), so both figures are reported.
  * Env: THREADLOG_KAFKA_BROKERS / _MONGO_URL / _REDIS_URL (default: the local stack).
- * Output: a table (medians and spread of the repetitions), bench/results/client-<timestamp>.json.
+ * Output: a table (medians and spread of the repetitions; CPU µs per step of this process from
+ * /proc, and of the servers), bench/results/client-<timestamp>.json.
  * Removes the topics and keys it created.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -19,21 +23,31 @@ import { Redis } from 'ioredis';
 import { parseEnv } from '../src/cli/env.ts';
 import { createKafkaClient } from '../src/kafka/client.ts';
 import { createCheckpointStore, ThreadlogSaver } from '../src/index.ts';
+import { cpuDelta, projectionServerPids, snapshot, stackPids } from './suite/cpu.ts';
+import { checkPinnable, pin } from './suite/pin.ts';
 
 const quick = process.argv.includes('--quick');
 const REPS = quick ? 1 : 3;
-const SIZES = quick ? [{ threads: 10, steps: 30 }] : [{ threads: 10, steps: 100 }, { threads: 100, steps: 30 }];
+const pinMode = process.argv.includes('--pin');
+const MODES = pinMode ? (['shared', 'pinned'] as const) : (['shared'] as const);
+type Mode = (typeof MODES)[number];
+// --threadlog-only: no MemorySaver cells, for a CPU profile of the saver alone
+const SAVERS = process.argv.includes('--threadlog-only') ? (['ThreadlogSaver'] as const) : (['ThreadlogSaver', 'MemorySaver'] as const);
+const SIZES = quick ? [{ threads: 10, steps: 30 }, { threads: 100, steps: 10 }] : [{ threads: 10, steps: 100 }, { threads: 100, steps: 30 }];
 const env = parseEnv();
 const root = path.resolve(import.meta.dirname, '..');
 const prefix = `benchcli${Date.now().toString(36)}`;
 
 interface Cell {
   saver: 'ThreadlogSaver' | 'MemorySaver';
+  mode: Mode;
   threads: number;
   steps: number;
   rep: number;
   stepsPerSec: number;
   cpuMsPerStep: number;
+  /** CPU ms per step of the local stack's servers during the cell (shared with the machine) */
+  serversCpuMsPerStep: number;
   getTuple: { p50: number; p99: number };
   put: { p50: number; p99: number };
   putWrites: { p50: number; p99: number };
@@ -46,8 +60,12 @@ const quantile = (xs: number[], q: number): number => {
 const median = (xs: number[]): number => quantile(xs, 0.5);
 const cfg = (t: string, c?: string) => ({ configurable: c ? { thread_id: t, checkpoint_ns: '', checkpoint_id: c } : { thread_id: t, checkpoint_ns: '' } });
 
-async function loop(saver: BaseCheckpointSaver, label: Cell['saver'], threads: number, steps: number, rep: number, tag: string): Promise<Cell> {
+const servers = (): Record<string, number[]> => ({ ...stackPids(root), ...projectionServerPids(root) });
+
+async function loop(saver: BaseCheckpointSaver, label: Cell['saver'], mode: Mode, threads: number, steps: number, rep: number, tag: string): Promise<Cell> {
   const lat = { get: [] as number[], put: [] as number[], pw: [] as number[] };
+  const pinning = mode === 'pinned' ? pin([process.pid], Object.values(servers()).flat()) : undefined;
+  const srv0 = snapshot(servers());
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
@@ -81,11 +99,15 @@ async function loop(saver: BaseCheckpointSaver, label: Cell['saver'], threads: n
   );
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const srv = Object.values(cpuDelta(srv0, snapshot(servers()))).reduce((a, b) => a + b, 0);
+  pinning?.restore();
   const q = (xs: number[]) => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) });
-  return { saver: label, threads, steps, rep, stepsPerSec: (threads * steps) / seconds, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / (threads * steps), getTuple: q(lat.get), put: q(lat.put), putWrites: q(lat.pw) };
+  const n = threads * steps;
+  return { saver: label, mode, threads, steps, rep, stepsPerSec: n / seconds, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / n, serversCpuMsPerStep: (srv * 1000) / n, getTuple: q(lat.get), put: q(lat.put), putWrites: q(lat.pw) };
 }
 
 async function main(): Promise<void> {
+  if (pinMode) checkPinnable();
   const store = await createCheckpointStore({
     kafka: { brokers: env.kafkaBrokers },
     mongo: { url: env.mongoUrl },
@@ -98,15 +120,17 @@ async function main(): Promise<void> {
   const cells: Cell[] = [];
   try {
     // warm-up: JIT, connections, the topic's leaders
-    await loop(new ThreadlogSaver({ store }), 'ThreadlogSaver', 4, 5, 0, 'warm');
-    await loop(new MemorySaver(), 'MemorySaver', 4, 5, 0, 'warm');
+    await loop(new ThreadlogSaver({ store }), 'ThreadlogSaver', 'shared', 20, 10, 0, 'warm');
+    await loop(new MemorySaver(), 'MemorySaver', 'shared', 20, 10, 0, 'warm');
     for (let rep = 1; rep <= REPS; rep++) {
-      for (const { threads, steps } of SIZES) {
-        for (const label of ['ThreadlogSaver', 'MemorySaver'] as const) {
-          const saver = label === 'ThreadlogSaver' ? new ThreadlogSaver({ store }) : new MemorySaver();
-          const cell = await loop(saver, label, threads, steps, rep, `r${rep}-${threads}`);
-          cells.push(cell);
-          process.stderr.write(`rep ${rep} ${label} ${threads}x${steps}: ${cell.stepsPerSec.toFixed(0)} steps/s, ${cell.cpuMsPerStep.toFixed(2)} ms CPU/step\n`);
+      for (const mode of MODES) {
+        for (const { threads, steps } of SIZES) {
+          for (const label of SAVERS) {
+            const saver = label === 'ThreadlogSaver' ? new ThreadlogSaver({ store }) : new MemorySaver();
+            const cell = await loop(saver, label, mode, threads, steps, rep, `r${rep}-${mode}-${threads}`);
+            cells.push(cell);
+            process.stderr.write(`rep ${rep} ${mode} ${label} ${threads}x${steps}: ${cell.stepsPerSec.toFixed(0)} steps/s, ${(cell.cpuMsPerStep * 1000).toFixed(0)} µs CPU/step (servers ${(cell.serversCpuMsPerStep * 1000).toFixed(0)} µs)\n`);
+          }
         }
       }
     }
@@ -123,24 +147,28 @@ async function main(): Promise<void> {
     await redis.quit();
   }
 
-  const table = new Table({ head: ['threads × steps', 'saver', 'steps/s (median; reps)', 'CPU ms/step', 'getTuple p50/p99', 'put p50/p99', 'putWrites p50/p99', '÷ MemorySaver'] });
+  const table = new Table({ head: ['threads × steps', 'cores', 'saver', 'steps/s (median; reps)', 'CPU µs/step', 'servers CPU µs/step', 'getTuple p50/p99 ms', 'put p50/p99 ms', 'putWrites p50/p99 ms', 'steps/s ÷ Memory', 'CPU ÷ Memory'] });
   const rows: Array<Record<string, unknown>> = [];
-  for (const { threads, steps } of SIZES) {
-    const of = (label: Cell['saver']) => cells.filter((c) => c.saver === label && c.threads === threads);
-    const memory = median(of('MemorySaver').map((c) => c.stepsPerSec));
-    for (const label of ['ThreadlogSaver', 'MemorySaver'] as const) {
-      const cs = of(label);
-      const sps = median(cs.map((c) => c.stepsPerSec));
-      const f = (k: 'getTuple' | 'put' | 'putWrites') => `${median(cs.map((c) => c[k].p50)).toFixed(2)} / ${median(cs.map((c) => c[k].p99)).toFixed(2)}`;
-      table.push([`${threads} × ${steps}`, label, `${sps.toFixed(0)} (${cs.map((c) => c.stepsPerSec.toFixed(0)).join(', ')})`, median(cs.map((c) => c.cpuMsPerStep)).toFixed(2), f('getTuple'), f('put'), f('putWrites'), `${(sps / memory).toFixed(2)}x`]);
-      rows.push({ threads, steps, saver: label, stepsPerSec: sps, cpuMsPerStep: median(cs.map((c) => c.cpuMsPerStep)), ratioToMemory: sps / memory });
+  for (const mode of MODES) {
+    for (const { threads, steps } of SIZES) {
+      const of = (label: Cell['saver']) => cells.filter((c) => c.saver === label && c.threads === threads && c.mode === mode);
+      const memory = median(of('MemorySaver').map((c) => c.stepsPerSec));
+      const memoryCpu = median(of('MemorySaver').map((c) => c.cpuMsPerStep));
+      for (const label of SAVERS) {
+        const cs = of(label);
+        const sps = median(cs.map((c) => c.stepsPerSec));
+        const cpu = median(cs.map((c) => c.cpuMsPerStep));
+        const f = (k: 'getTuple' | 'put' | 'putWrites') => `${median(cs.map((c) => c[k].p50)).toFixed(2)} / ${median(cs.map((c) => c[k].p99)).toFixed(2)}`;
+        table.push([`${threads} × ${steps}`, mode, label, `${sps.toFixed(0)} (${cs.map((c) => c.stepsPerSec.toFixed(0)).join(', ')})`, (cpu * 1000).toFixed(0), (median(cs.map((c) => c.serversCpuMsPerStep)) * 1000).toFixed(0), f('getTuple'), f('put'), f('putWrites'), `${(sps / memory).toFixed(2)}x`, `${(cpu / memoryCpu).toFixed(2)}x`]);
+        rows.push({ mode, threads, steps, saver: label, stepsPerSec: sps, cpuMsPerStep: cpu, ratioToMemory: sps / memory, cpuRatioToMemory: cpu / memoryCpu });
+      }
     }
   }
   console.log(table.toString());
   const dir = path.join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `client-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ quick, reps: REPS, machine: { cpus: cpus().length, model: cpus()[0]?.model }, summary: rows, cells, at: new Date().toISOString() }, null, 1));
+  writeFileSync(file, JSON.stringify({ quick, pin: pinMode, reps: REPS, machine: { cpus: cpus().length, model: cpus()[0]?.model }, summary: rows, cells, at: new Date().toISOString() }, null, 1));
   console.log(`written ${path.relative(root, file)}`);
 }
 

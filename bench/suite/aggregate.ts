@@ -10,6 +10,8 @@ export interface Row {
   saver: SaverKind;
   threads: number;
   steps: number;
+  /** client on its own core, servers on the other (--pin) */
+  pinned: boolean;
   reps: number;
   /** steps or turns done in a repetition (median) */
   ops: number;
@@ -45,7 +47,7 @@ const medQ = (qs: Array<Quantiles | undefined>): Quantiles | undefined => {
 export function aggregate(results: CellResult[]): Row[] {
   const groups = new Map<string, CellResult[]>();
   for (const r of results) {
-    const k = `${r.spec.workload}/${r.spec.saver}/${r.spec.threads}/${r.spec.steps}`;
+    const k = `${r.spec.workload}/${r.spec.saver}/${r.spec.threads}/${r.spec.steps}/${r.spec.pinned === true}`;
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   const rows: Row[] = [...groups.values()].map((all) => {
@@ -61,6 +63,7 @@ export function aggregate(results: CellResult[]): Row[] {
       saver: s.saver,
       threads: s.threads,
       steps: s.steps,
+      pinned: s.pinned === true,
       reps: rs.length,
       ops: median(rs.map((r) => r.ops)),
       opsPerSec: median(rs.map((r) => r.opsPerSec)),
@@ -86,7 +89,7 @@ export function aggregate(results: CellResult[]): Row[] {
   });
   for (const row of rows) {
     for (const peer of rows) {
-      if (peer.workload === row.workload && peer.threads === row.threads && peer.steps === row.steps && peer.saver !== row.saver) {
+      if (peer.workload === row.workload && peer.threads === row.threads && peer.steps === row.steps && peer.pinned === row.pinned && peer.saver !== row.saver) {
         row.ratios[peer.saver] = row.opsPerSec / peer.opsPerSec;
       }
     }
@@ -104,8 +107,9 @@ export interface Target {
 const x = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? 'n/a' : `${n.toFixed(2)}x`);
 
 export function evaluateTargets(rows: Row[]): Target[] {
-  const find = (w: WorkloadKind, saver: SaverKind, threads?: number): Row | undefined =>
-    rows.find((r) => r.workload === w && r.saver === saver && (threads === undefined || r.threads === threads));
+  // shared-core rows, except where a target names the pinned mode
+  const find = (w: WorkloadKind, saver: SaverKind, threads?: number, pinned = false): Row | undefined =>
+    rows.find((r) => r.workload === w && r.saver === saver && (threads === undefined || r.threads === threads) && r.pinned === pinned);
   const targets: Target[] = [];
   const judge = (name: string, checks: Array<[number | undefined, (v: number) => boolean, string]>): void => {
     if (checks.some(([v]) => v === undefined || !Number.isFinite(v))) {
@@ -125,8 +129,9 @@ export function evaluateTargets(rows: Row[]): Target[] {
   }
   const graphSizes = [...new Set(rows.filter((r) => r.workload === 'graph').map((r) => r.threads))];
   const gThreads = graphSizes.includes(100) ? 100 : Math.max(...graphSizes);
-  const g = find('graph', 'threadlog', gThreads);
-  judge(`graph fleet, ${gThreads} threads: ≥0.9x ${saverLabels.memory}, ≥2x ${saverLabels.postgres}`, [
+  const gPinned = find('graph', 'threadlog', gThreads, true);
+  const g = gPinned ?? find('graph', 'threadlog', gThreads);
+  judge(`graph fleet, ${gThreads} threads${gPinned ? ', client pinned' : ''}: ≥0.9x ${saverLabels.memory}, ≥2x ${saverLabels.postgres}`, [
     [g?.ratios.memory, (v) => v >= 0.9, 'vs Memory'],
     [g?.ratios.postgres, (v) => v >= 2, 'vs Postgres'],
   ]);

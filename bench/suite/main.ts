@@ -4,7 +4,9 @@
  * a graph fleet (real StateGraph agents through the LangGraph runtime) and saver-level calls,
  * at several fleet sizes; storage per step; charts.
  *
- * Run: npm run bench [-- --quick]   (the local stack must run: npm run infra:up)
+ * Run: npm run bench [-- --quick] [-- --pin]   (the local stack must run: npm run infra:up)
+ * --pin: every timed cell runs twice, shared cores and pinned (the client worker on core 0,
+ * the servers and the projector on core 1: pin.ts); both figures are reported.
  * Env: THREADLOG_KAFKA_BROKERS / _MONGO_URL / _REDIS_URL (default: the local stack),
  *      BENCH_PG_URL (default: a throwaway cluster on 127.0.0.1:15433), BENCH_SAVERS
  *      (comma list, default all), BENCH_REPS, BENCH_CPU_PROF=<saver> (cpu-profile its workers
@@ -24,6 +26,7 @@ import { MongoClient } from 'mongodb';
 import { aggregate, evaluateTargets } from './aggregate.ts';
 import { renderChart, saverColors, type Panel } from './charts.ts';
 import { ferretDb } from './ferretdb.ts';
+import { checkPinnable } from './pin.ts';
 import { cellsOf, makePlan } from './plan.ts';
 import { startPostgres } from './postgres.ts';
 import { tables, targetsTable, writeDocBlock } from './report.ts';
@@ -69,6 +72,7 @@ function kafkaLogDirs(): string[] {
 
 async function main(): Promise<void> {
   const plan = makePlan(process.argv.slice(2), env);
+  if (plan.pin) checkPinnable();
   const cells = cellsOf(plan);
   const runId = `bs${Date.now().toString(36)}`;
   const started = Date.now();
@@ -163,7 +167,7 @@ async function main(): Promise<void> {
   const when = new Date().toISOString();
   // a run of some savers only (BENCH_SAVERS) or with --no-docs leaves docs/ alone
   const partial = env.BENCH_SAVERS !== undefined || process.argv.includes('--no-docs');
-  const resultsFile = path.join(ROOT, 'bench/results', `${when.slice(0, 10)}-suite-${plan.mode}${partial ? '-partial' : ''}.json`);
+  const resultsFile = path.join(ROOT, 'bench/results', `${when.slice(0, 10)}-suite-${plan.mode}${plan.pin ? '-pin' : ''}${partial ? '-partial' : ''}.json`);
   mkdirSync(path.dirname(resultsFile), { recursive: true });
   writeFileSync(resultsFile, JSON.stringify({ when, mode: plan.mode, seconds, plan, machine, versions, postgres: pg && { origin: pg.origin, settings: pg.settings }, rows, targets, cells: results }, null, 2));
 
@@ -171,7 +175,7 @@ async function main(): Promise<void> {
   const imgDir = partial ? path.join(ROOT, '.local/bench-img') : path.join(ROOT, 'docs/img');
   mkdirSync(imgDir, { recursive: true });
   const line = (workload: 'saver' | 'graph'): Panel['series'] =>
-    plan.savers.map((s) => ({ name: saverLabels[s], color: saverColors[s]!, points: rows.filter((r) => r.workload === workload && r.saver === s).map((r) => ({ x: r.threads, y: r.opsPerSec })) }));
+    plan.savers.map((s) => ({ name: saverLabels[s], color: saverColors[s]!, points: rows.filter((r) => r.workload === workload && r.saver === s && !r.pinned).map((r) => ({ x: r.threads, y: r.opsPerSec })) }));
   const sub = `${plan.mode} run ${when.slice(0, 16).replace('T', ' ')} UTC · ${machine.nproc} cores · ${plan.messageBytes}-byte messages · medians of repetitions`;
   renderChart(path.join(imgDir, 'bench-throughput.png'), 'Throughput vs fleet size (higher is better)', [
     { title: `Saver level (${plan.saverSteps} steps per thread)`, xLabel: 'concurrent threads', yLabel: 'steps/s', logX: true, logY: true, series: line('saver') },
@@ -193,7 +197,7 @@ async function main(): Promise<void> {
     `Machine: ${machine.nproc} cores (${machine.cpu}), ${machine.memoryGiB} GiB; load average before ${machine.loadAverageBefore.join(' / ')}, after ${machine.loadAverageAfter.join(' / ')}.`,
     `Versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
     pg ? `PostgreSQL: ${pg.origin}; ${Object.entries(pg.settings).map(([k, v]) => `${k}=${v}`).join(', ')}.` : '',
-    `Sizes: graph fleet ${plan.graphThreads.join(', ')} threads × ${plan.graphTurns} turns; saver level ${plan.saverThreads.join(', ')} threads × ${plan.saverSteps} steps; repetitions ${plan.reps} (fleets above ${plan.largeFleet} threads: ${plan.repsLarge}); storage ${plan.bytesThreads} threads × ${plan.bytesAt.join('/')} steps. Raw data: \`${path.relative(ROOT, resultsFile)}\`.`,
+    `Sizes: graph fleet ${plan.graphThreads.join(', ')} threads × ${plan.graphTurns} turns; saver level ${plan.saverThreads.join(', ')} threads × ${plan.saverSteps} steps; repetitions ${plan.reps} (fleets above ${plan.largeFleet} threads: ${plan.repsLarge}); storage ${plan.bytesThreads} threads × ${plan.bytesAt.join('/')} steps${plan.pin ? '; every timed cell also pinned (client core 0, servers and projector core 1)' : ''}. Raw data: \`${path.relative(ROOT, resultsFile)}\`.`,
     '',
     '![throughput vs fleet size](img/bench-throughput.png)',
     '',

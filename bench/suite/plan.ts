@@ -23,13 +23,15 @@ export interface Plan {
   capSeconds: number;
   /** a cell still running this long after its cap is killed and reported as failed */
   killAfterSeconds: number;
+  /** --pin: every timed cell also runs pinned (client on core 0, servers on core 1) */
+  pin: boolean;
 }
 
 export function makePlan(argv: string[], env: NodeJS.ProcessEnv): Plan {
   const quick = argv.includes('--quick');
   const savers = env.BENCH_SAVERS ? (env.BENCH_SAVERS.split(',') as SaverKind[]) : [...saverKinds];
   for (const s of savers) if (!saverKinds.includes(s)) throw new Error(`BENCH_SAVERS: unknown saver ${s} (known: ${saverKinds.join(', ')})`);
-  const base = { savers, messageBytes: 400, largeFleet: 200 };
+  const base = { savers, messageBytes: 400, largeFleet: 200, pin: argv.includes('--pin') };
   const plan: Plan = quick
     ? { ...base, mode: 'quick', saverThreads: [10, 100], saverSteps: 5, graphThreads: [10], graphTurns: 2, bytesThreads: 2, bytesAt: [10, 50], reps: 1, repsLarge: 1, capSeconds: 8, killAfterSeconds: 45 }
     : { ...base, mode: 'full', saverThreads: [10, 100, 200, 1000], saverSteps: 20, graphThreads: [10, 100], graphTurns: 10, bytesThreads: 4, bytesAt: [10, 50, 200], reps: 2, repsLarge: 1, capSeconds: 15, killAfterSeconds: 75 };
@@ -40,15 +42,17 @@ export function makePlan(argv: string[], env: NodeJS.ProcessEnv): Plan {
 export function cellsOf(plan: Plan): CellSpec[] {
   const cells: CellSpec[] = [];
   const maxReps = Math.max(plan.reps, plan.repsLarge);
+  // shared cores first, then pinned, so each pair of figures meets the same load
+  const modes = plan.pin ? [false, true] : [false];
   const common = { messageBytes: plan.messageBytes, pauseAt: [] as number[], capSeconds: plan.capSeconds };
   for (let rep = 1; rep <= maxReps; rep++) {
     for (const threads of plan.graphThreads) {
       if (rep > (threads > plan.largeFleet ? plan.repsLarge : plan.reps)) continue;
-      for (const saver of plan.savers) cells.push({ ...common, saver, workload: 'graph', threads, steps: plan.graphTurns, rep });
+      for (const pinned of modes) for (const saver of plan.savers) cells.push({ ...common, saver, workload: 'graph', threads, steps: plan.graphTurns, rep, pinned });
     }
     for (const threads of plan.saverThreads) {
       if (rep > (threads > plan.largeFleet ? plan.repsLarge : plan.reps)) continue;
-      for (const saver of plan.savers) cells.push({ ...common, saver, workload: 'saver', threads, steps: plan.saverSteps, rep });
+      for (const pinned of modes) for (const saver of plan.savers) cells.push({ ...common, saver, workload: 'saver', threads, steps: plan.saverSteps, rep, pinned });
     }
   }
   // storage is deterministic: one repetition

@@ -11,7 +11,8 @@ const f = (n: number | undefined, d = 0): string =>
 const mib = (b: number | undefined): string => (b === undefined || !Number.isFinite(b) ? 'n/a' : `${f(b / 1024 / 1024, 0)} MiB`);
 const ms = (q: { p50: number; p99: number } | undefined): string => (q ? `${f(q.p50, 2)} / ${f(q.p99, 2)}` : 'n/a');
 const opsCell = (r: Row, d: number): string => (r.errors.length > 0 && r.reps === 0 ? `failed` : `${f(r.opsPerSec, d)}${r.capped ? ' (capped)' : ''}${r.errors.length > 0 ? ` (${r.errors.length} failed)` : ''}`);
-const order = (a: Row, b: Row): number => a.threads - b.threads || saverKinds.indexOf(a.saver) - saverKinds.indexOf(b.saver);
+const order = (a: Row, b: Row): number => Number(a.pinned) - Number(b.pinned) || a.threads - b.threads || saverKinds.indexOf(a.saver) - saverKinds.indexOf(b.saver);
+const size = (r: Row): string => `${r.threads} × ${r.steps}${r.pinned ? ' pinned' : ''}`;
 
 function ratioCells(r: Row, peers: SaverKind[]): string {
   return peers.map((p) => (p === r.saver ? '—' : r.ratios[p] === undefined || !Number.isFinite(r.ratios[p]) ? 'n/a' : `${f(r.ratios[p], 2)}x`)).join(' | ');
@@ -26,7 +27,7 @@ export function tables(rows: Row[], savers: SaverKind[]): string {
     out.push(`| threads × turns | saver | turns/s | reps (turns/s) | peak RSS client | ${peers.map((p) => `÷ ${saverLabels[p]}`).join(' | ')} |`);
     out.push(`|---|---|---:|---|---:|${peers.map(() => '---:').join('|')}|`);
     for (const r of graph) {
-      out.push(`| ${r.threads} × ${r.steps} | ${saverLabels[r.saver]} | ${opsCell(r, 1)} | ${r.opsPerSecReps.map((v) => f(v, 0)).join(', ')} | ${mib(r.peakRssBytes)} | ${ratioCells(r, peers)} |`);
+      out.push(`| ${size(r)} | ${saverLabels[r.saver]} | ${opsCell(r, 1)} | ${r.opsPerSecReps.map((v) => f(v, 0)).join(', ')} | ${mib(r.peakRssBytes)} | ${ratioCells(r, peers)} |`);
     }
   }
   const saver = rows.filter((r) => r.workload === 'saver').sort(order);
@@ -36,7 +37,7 @@ export function tables(rows: Row[], savers: SaverKind[]): string {
     out.push(`|---|---|---:|---:|---:|---:|---:|---:|${peers.map(() => '---:').join('|')}|`);
     for (const r of saver) {
       out.push(
-        `| ${r.threads} × ${r.steps} | ${saverLabels[r.saver]} | ${opsCell(r, 0)} | ${ms(r.put)} | ${ms(r.putWrites)} | ${ms(r.getTuple)} | ${ms(r.list)} | ${mib(r.peakRssBytes)} | ${ratioCells(r, peers)} |`,
+        `| ${size(r)} | ${saverLabels[r.saver]} | ${opsCell(r, 0)} | ${ms(r.put)} | ${ms(r.putWrites)} | ${ms(r.getTuple)} | ${ms(r.list)} | ${mib(r.peakRssBytes)} | ${ratioCells(r, peers)} |`,
       );
     }
     const ours = saver.filter((r) => r.saver === 'threadlog');
@@ -44,7 +45,7 @@ export function tables(rows: Row[], savers: SaverKind[]): string {
       out.push(`\n${saverLabels.threadlog} extras: projection lag = put acknowledged → the thread's Redis head shows it (sampled, polled every ~1 ms); the projector is a separate process.\n`);
       out.push('| threads × steps | lag p50 ms | lag p99 ms | samples | peak RSS projector |');
       out.push('|---|---:|---:|---:|---:|');
-      for (const r of ours) out.push(`| ${r.threads} × ${r.steps} | ${f(r.lag?.p50, 1)} | ${f(r.lag?.p99, 1)} | ${r.lag?.n ?? 0} | ${mib(r.projectorPeakRssBytes)} |`);
+      for (const r of ours) out.push(`| ${size(r)} | ${f(r.lag?.p50, 1)} | ${f(r.lag?.p99, 1)} | ${r.lag?.n ?? 0} | ${mib(r.projectorPeakRssBytes)} |`);
     }
   }
   const bytes = rows.filter((r) => r.workload === 'bytes').sort(order);
@@ -72,7 +73,7 @@ export function tables(rows: Row[], savers: SaverKind[]): string {
   const timed = rows.filter((r) => r.workload !== 'bytes' && Object.keys(r.cpuSeconds).length > 0).sort((a, b) => a.workload.localeCompare(b.workload) || order(a, b));
   if (timed.length > 0) {
     const groups = ['client', 'projector', 'ferretdb', 'kafka', 'redis', 'postgres'];
-    out.push('\n#### Where the CPU went (CPU ms per step or turn over the whole cell — warm-up and list calls included — median repetition; servers are shared with the rest of the machine)\n');
+    out.push('\n#### Where the CPU went (pinned: the client on core 0, servers and projector on core 1; CPU ms per step or turn over the whole cell — warm-up and list calls included — median repetition; servers are shared with the rest of the machine)\n');
     out.push(`| workload | threads | saver | ${groups.join(' | ')} | projector batches: mean ms, events |`);
     out.push(`|---|---|---|${groups.map(() => '---:').join('|')}|---:|`);
     for (const r of timed) {
@@ -81,7 +82,7 @@ export function tables(rows: Row[], savers: SaverKind[]): string {
         return cpu === undefined || !(r.ops > 0) ? '' : f((cpu * 1000) / r.ops, 2);
       };
       const pj = r.projector ? `${f(r.projector.meanBatchMs, 1)} ms, ${f(r.projector.eventsPerBatch, 1)}` : '';
-      out.push(`| ${r.workload} | ${r.threads} | ${saverLabels[r.saver]} | ${groups.map(per).join(' | ')} | ${pj} |`);
+      out.push(`| ${r.workload} | ${r.threads}${r.pinned ? ' pinned' : ''} | ${saverLabels[r.saver]} | ${groups.map(per).join(' | ')} | ${pj} |`);
     }
   }
   const failed = rows.filter((r) => r.errors.length > 0);

@@ -6,6 +6,7 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { cpuDelta, snapshot, stackPids, type CpuSnapshot } from './cpu.ts';
+import { pin, type Pinning } from './pin.ts';
 import { startProjector, type ProjectorProcess } from './projector-process.ts';
 import { createCellResources, measureStorage, removeCellResources, type Shared } from './resources.ts';
 import type { CellResult, CellSpec, CellTarget, ChildMessage, ParentMessage, StorageSample } from './types.ts';
@@ -29,6 +30,7 @@ export async function runCell(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
 async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: string, killAfterSeconds: number, onProgress: (done: number, total: number) => void): Promise<CellResult> {
   const res = await createCellResources(s, spec.saver, ns);
   let projector: ProjectorProcess | undefined;
+  let pinning: Pinning | undefined;
   try {
     if (spec.saver === 'threadlog') projector = await startProjector({ root: s.root, ns, ...e });
     const servers = (): Record<string, number[]> => ({ ...stackPids(s.root), ...(s.ferretPid ? { ferretdb: [s.ferretPid] } : {}), ...(projector ? { projector: [projector.pid] } : {}), ...(spec.saver === 'postgres' && s.pg ? { postgres: s.pg.pids() } : {}) });
@@ -39,6 +41,8 @@ async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
       execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF && spec.saver === process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(s.root, '.local/bench-prof/client')] : [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    // before the worker connects: every thread it starts later inherits core 0
+    if (spec.pinned && child.pid !== undefined) pinning = pin([child.pid], Object.values(servers()).flat());
     const storage: StorageSample[] = [];
     const result = await new Promise<Omit<CellResult, 'storage' | 'projectorPeakRssBytes'>>((resolve, reject) => {
       let got: Omit<CellResult, 'storage' | 'projectorPeakRssBytes'> | undefined;
@@ -95,6 +99,7 @@ async function runCellOrThrow(s: Shared, e: Endpoints, spec: CellSpec, ns: strin
       ...(projectorMetrics ? { projector: projectorMetrics } : {}),
     };
   } finally {
+    pinning?.restore();
     await projector?.stop();
     // a failed clean-up is said, and does not throw away the cell's measurements
     await removeCellResources(s, spec.saver, res).catch((err: unknown) => {

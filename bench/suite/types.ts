@@ -28,6 +28,8 @@ export interface CellSpec {
   pauseAt: number[];
   /** saver/graph: no new step starts after this many seconds (the cell is then "capped") */
   capSeconds: number;
+  /** the client on core 0, the servers and the projector on core 1 (bench/suite/pin.ts) */
+  pinned?: boolean;
 }
 
 /** Where the child connects; every name is unique to the cell (the parent removes them). */

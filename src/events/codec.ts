@@ -48,7 +48,12 @@ export interface EventCodecOptions extends ValidationOptions {
 export const defaultEventCodecOptions: EventCodecOptions = {
   ...defaultValidationOptions,
   serializer: new JsonPlusSerializer(),
-  compressionThreshold: 512,
+  // @mongodb-js/zstd costs ~80 µs of CPU per call whatever the size (a thread-pool hop and a
+  // fresh compression context): more than compressing a step's small delta is worth. Measured
+  // on bench:client-like events (2026-12-07): 512 → 2048 took a checkpoint event's encode from
+  // ~180-265 to ~50-90 µs of CPU, and the log from 773 to 1,398 bytes per event. Snapshots and
+  // big tool outputs are still compressed. docs/BENCHMARKS.md has the trade-off.
+  compressionThreshold: 2048,
   zstdLevel: 3,
   maxMessageBytes: 1_000_000,
   maxEventBytes: 128 * 1024 * 1024,

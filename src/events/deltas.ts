@@ -67,6 +67,12 @@ export interface DeltaTicket {
    * only if they are written.
    */
   dependsOn(): Array<Promise<unknown>>;
+  /**
+   * The whole serialized value of each channel encoded so far (what a read would assemble
+   * from the delta chain): the write-through record keeps it, so the own head is answered
+   * without walking the chain.
+   */
+  wholes(): ReadonlyMap<string, TypedValue>;
   /** ties the ticket to its append: acknowledged → bases; rejected → never bases */
   settle(append: Promise<unknown>): void;
   /** the event will not be appended (validation or encoding failed): forget it */
@@ -111,6 +117,7 @@ interface Ticket {
   /** tickets of in-flight events this one's deltas build on */
   bases: Set<Ticket>;
   candidates: Array<{ slot: Slot; chain: Chain }>;
+  wholes: Map<string, TypedValue>;
 }
 
 /** One version of a chain: what a later version may append onto. */
@@ -258,9 +265,12 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
     const key = JSON.stringify([threadId, checkpointNs, channel]);
     if (!Array.isArray(value)) {
       drop(key);
-      return { kind: 'snapshot', channel, version, value: await serializeValue(o.serializer, value, `channel "${channel}"`) };
+      const serialized = await serializeValue(o.serializer, value, `channel "${channel}"`);
+      t.wholes.set(channel, serialized);
+      return { kind: 'snapshot', channel, version, value: serialized };
     }
     const whole = await serializeValue(o.serializer, value, `channel "${channel}"`);
+    t.wholes.set(channel, whole);
     const json = whole.type === 'json' && isJsonArray(whole.value);
     const items = json ? undefined : await Promise.all(value.map((v, i) => serializeValue(o.serializer, v, `channel "${channel}"[${i}]`)));
     // after the awaits: what is remembered now, not before serializing
@@ -326,9 +336,10 @@ export function createDeltaEncoder(options: Partial<DeltaEncoderOptions> = {}): 
 
   return {
     begin(checkpointId?: string): DeltaTicket {
-      const t: Ticket = { state: 'open', checkpointId, append: undefined, bases: new Set(), candidates: [] };
+      const t: Ticket = { state: 'open', checkpointId, append: undefined, bases: new Set(), candidates: [], wholes: new Map() };
       return {
         encode: (...args) => encode(t, ...args),
+        wholes: () => t.wholes,
         dependsOn() {
           const out: Array<Promise<unknown>> = [];
           for (const b of t.bases) {

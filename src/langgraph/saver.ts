@@ -21,6 +21,18 @@ import {
 import { ThreadlogError } from '../errors.ts';
 import type { CheckpointStore, Consistency, MetadataFilter, StoredCheckpoint } from '../store/types.ts';
 
+// randomBytes per version was a syscall per channel per step: the suffixes are cut from a pool
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+function randomHex16(): string {
+  if (poolAt + 8 > pool.length) {
+    pool = randomBytes(4096);
+    poolAt = 0;
+  }
+  poolAt += 8;
+  return pool.toString('hex', poolAt - 8, poolAt);
+}
+
 export interface ThreadlogSaverOptions {
   store: CheckpointStore;
   /** close the store when the saver is closed (true when the saver created it) */
@@ -54,7 +66,7 @@ export class ThreadlogSaver extends BaseCheckpointSaver {
   override getNextVersion(current: number | undefined): number {
     const c = current as number | string | undefined;
     const n = c === undefined ? 0 : typeof c === 'number' ? c : Number.parseInt(c.split('.')[0] ?? '0', 10);
-    return `${String(n + 1).padStart(32, '0')}.${randomBytes(8).toString('hex')}` as unknown as number;
+    return `${String(n + 1).padStart(32, '0')}.${randomHex16()}` as unknown as number;
   }
 
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {

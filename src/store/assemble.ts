@@ -31,6 +31,8 @@ export interface Assembler {
    * so may a broken delta chain's base: undefined then, and the caller waits for the projection.
    */
   assembleKnown(rec: EntrySource, writes: EntryWrite[], isEmpty: (channel: string, version: ChannelVersion) => boolean): Promise<CacheEntry | undefined>;
+  /** an entry from channel values already whole (the write-through record's own head) */
+  known(rec: EntrySource, values: Array<[string, TypedValue]>, writes: EntryWrite[]): CacheEntry;
   /** the same entry with its pending writes re-read */
   refreshWrites(entry: CacheEntry, asOf: bigint): Promise<CacheEntry>;
   toStored(entry: CacheEntry): Promise<StoredCheckpoint>;
@@ -143,6 +145,11 @@ export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec:
         if (isThreadlogError(e, 'broken-delta-chain')) return undefined;
         throw e;
       }
+    },
+
+    known(rec, vals, pending) {
+      // writesAsOf: none of the projection's writes are in this entry
+      return entry(rec, vals, pending, -1n);
     },
 
     async refreshWrites(entry, asOf) {

@@ -72,11 +72,13 @@ export function createOwnReads(d: OwnReadsDeps): OwnReads {
     const { threadId, checkpointNs: ns, checkpointId } = mine;
     const writes = own.writes(threadId, ns, checkpointId);
     if (writes === undefined || !reader.alive(threadId, mine.position)) return undefined;
-    const entry = await d.assembler.assembleKnown(
-      mine,
-      writes.map((w) => ({ taskId: w.taskId, channel: w.channel, value: w.value })),
-      (channel, version) => own.isEmpty(threadId, ns, channel, version),
-    );
+    const pending = writes.map((w) => ({ taskId: w.taskId, channel: w.channel, value: w.value }));
+    // the values an own save wrote, kept whole: no delta chain to walk through L1
+    const wholes = own.wholeValues(threadId, ns, mine.checkpoint.channel_versions);
+    const entry =
+      wholes !== undefined
+        ? d.assembler.known(mine, wholes, pending)
+        : await d.assembler.assembleKnown(mine, pending, (channel, version) => own.isEmpty(threadId, ns, channel, version));
     if (entry === undefined) return undefined;
     // served from memory: the record and channel values in L1
     reader.countHit('l1');

@@ -54,6 +54,8 @@ interface NsRecord {
   /** highest log offset of an own event whose slot was pruned (NONE: none) */
   prunedAt: bigint;
   empties: Set<string>;
+  /** per channel, the whole serialized value of the newest version an own save wrote */
+  wholes: Map<string, { version: ChannelVersion; value: TypedValue }>;
 }
 
 /** What a `list` of a thread may take from the record instead of waiting for the projector. */
@@ -87,14 +89,22 @@ export interface OwnWritesView {
   writes(threadId: string, ns: string, checkpointId: string): OwnWrite[] | undefined;
   /** true when an own save listed (channel, version) as new without a value */
   isEmpty(threadId: string, ns: string, channel: string, version: ChannelVersion): boolean;
+  /**
+   * The channel values of `versions` as a read assembles them (the empty ones left out),
+   * from the whole values own saves wrote; undefined when one is not known here whole.
+   */
+  wholeValues(threadId: string, ns: string, versions: Readonly<Record<string, ChannelVersion>>): Array<[string, TypedValue]> | undefined;
   isOwn(threadId: string, receipt: LogPosition): boolean;
   /** the thread's own checkpoints for a listing; undefined when the record is not complete */
   listing(threadId: string, ns: string | undefined): OwnListing | undefined;
 }
 
 export interface OwnWrites extends OwnWritesView {
-  /** after the log acknowledged `event`; `empties`: new channels of a save without a value */
-  record(event: ThreadlogEvent, receipt: Receipt, empties?: readonly string[]): void;
+  /**
+   * after the log acknowledged `event`; `empties`: new channels of a save without a value;
+   * `wholes`: the whole serialized value of each channel the save wrote (a delta's too)
+   */
+  record(event: ThreadlogEvent, receipt: Receipt, empties?: readonly string[], wholes?: ReadonlyMap<string, TypedValue>): void;
   /** a delete heard of from elsewhere: forget the thread (unless it is this instance's own) */
   forget(threadId: string, position: LogPosition): void;
 }
@@ -142,7 +152,7 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
 
   function nsFor(rec: ThreadRecord, ns: string): NsRecord {
     let r = rec.namespaces.get(ns);
-    if (r === undefined) rec.namespaces.set(ns, (r = { slots: new Map(), empties: new Set(), prunedAt: NONE }));
+    if (r === undefined) rec.namespaces.set(ns, (r = { slots: new Map(), empties: new Set(), prunedAt: NONE, wholes: new Map() }));
     return r;
   }
 
@@ -171,12 +181,18 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
     rec.bytes += bytes;
   }
 
-  function recordCheckpoint(rec: ThreadRecord, e: CheckpointEvent, position: LogPosition, empties: readonly string[]): void {
+  function recordCheckpoint(rec: ThreadRecord, e: CheckpointEvent, position: LogPosition, empties: readonly string[], wholes: ReadonlyMap<string, TypedValue> | undefined): void {
     const r = nsFor(rec, e.checkpointNs);
     for (const v of e.values) {
       r.empties.delete(emptyKey(v.channel, v.version));
       // insert-once, like the projection: a value already known for this version stays
       if (o.l1.getBlob(e.threadId, e.checkpointNs, v.channel, v.version) === undefined) o.l1.setBlob(e.threadId, e.checkpointNs, v);
+      const whole = wholes?.get(v.channel);
+      const had = r.wholes.get(v.channel);
+      if (whole !== undefined && had?.version !== v.version) {
+        r.wholes.set(v.channel, { version: v.version, value: whole });
+        rec.bytes += whole.value.byteLength - (had?.value.value.byteLength ?? 0);
+      }
     }
     const written = new Set(e.values.map((v) => v.channel));
     for (const channel of empties) {
@@ -234,7 +250,7 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
   }
 
   return {
-    record(event, receipt, empties = []) {
+    record(event, receipt, empties = [], wholes) {
       if (!enabled) return;
       const position = { partition: receipt.partition, offset: receipt.offset };
       const offset = BigInt(receipt.offset);
@@ -248,7 +264,7 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
       if (tomb !== undefined && tomb.partition === receipt.partition && offset <= BigInt(tomb.offset)) return;
       const rec = threadFor(event.threadId, receipt.partition);
       if (offset <= rec.deletedAt) return;
-      if (event.type === 'checkpoint') recordCheckpoint(rec, event, position, empties);
+      if (event.type === 'checkpoint') recordCheckpoint(rec, event, position, empties, wholes);
       else recordWrites(rec, event, position);
       boundedAdd(rec.offsets, `${receipt.partition}:${receipt.offset}`, MAX_OFFSETS);
       threads.set(event.threadId, rec);
@@ -299,6 +315,21 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
       }
       checkpoints.sort((a, b) => cmp(b.checkpointId, a.checkpointId) || cmp(b.checkpointNs, a.checkpointNs));
       return { checkpoints, unlistedAt };
+    },
+
+    wholeValues(t, ns, versions) {
+      const r = trusted(t)?.namespaces.get(ns);
+      if (r === undefined) return undefined;
+      const out: Array<[string, TypedValue]> = [];
+      // what the assembler gives: in channel_versions order, the empty channels left out
+      for (const channel of Object.keys(versions)) {
+        const version = versions[channel]!;
+        if (r.empties.has(emptyKey(channel, version))) continue;
+        const whole = r.wholes.get(channel);
+        if (whole === undefined || whole.version !== version) return undefined;
+        out.push([channel, whole.value]);
+      }
+      return out;
     },
 
     isEmpty: (t, ns, channel, version) => trusted(t)?.namespaces.get(ns)?.empties.has(emptyKey(channel, version)) ?? false,

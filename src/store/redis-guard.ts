@@ -50,7 +50,11 @@ export function createRedisGuard(o: RedisGuardOptions): RedisGuard {
       let timer: NodeJS.Timeout | undefined;
       try {
         const deadline = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`Redis call took longer than ${o.timeoutMs} ms`)), o.timeoutMs);
+          // A timer that fires late because the event loop was busy (a CPU-bound agent
+          // process) runs before that turn's socket reads: the answer may be waiting
+          // unread. Deciding after the poll phase (setImmediate) lets it arrive first, so a
+          // busy client does not take Redis for down and send its reads to MongoDB.
+          timer = setTimeout(() => setImmediate(() => reject(new Error(`Redis call took longer than ${o.timeoutMs} ms`))), o.timeoutMs);
         });
         const value = await Promise.race([fn(), deadline]);
         if (degraded) {

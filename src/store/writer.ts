@@ -13,7 +13,7 @@ import { WRITES_IDX_MAP, type Checkpoint } from '@langchain/langgraph-checkpoint
 import { ThreadlogError } from '../errors.ts';
 import type { EventCodec } from '../events/codec.ts';
 import type { DeltaEncoder } from '../events/deltas.ts';
-import type { ChannelValue, CheckpointEvent, CheckpointHeader, Receipt, ThreadlogEvent, WritesEvent } from '../events/types.ts';
+import type { ChannelValue, CheckpointEvent, CheckpointHeader, Receipt, ThreadlogEvent, TypedValue, WritesEvent } from '../events/types.ts';
 import { validateCheckpointNs, validateThreadId } from '../events/validate.ts';
 import type { Appender } from '../kafka/appender.ts';
 import type { DeltaTicket } from '../events/deltas.ts';
@@ -108,10 +108,10 @@ export function createWriter(d: WriterDeps): Writer {
     return { event, empties };
   }
 
-  function track(event: ThreadlogEvent, receipt: Promise<Receipt>, empties?: string[]): Promise<Receipt> {
+  function track(event: ThreadlogEvent, receipt: Promise<Receipt>, empties?: string[], wholes?: ReadonlyMap<string, TypedValue>): Promise<Receipt> {
     return receipt.then((r) => {
       // before the session tracker learns of it: the record checks what was written earlier
-      d.own?.record(event, r, empties);
+      d.own?.record(event, r, empties, wholes);
       const ns = event.type === 'thread-deleted' ? undefined : event.checkpointNs;
       d.session.recordEvent(event.threadId, r, event.type, ns);
       if (event.type === 'checkpoint') saves++;
@@ -132,7 +132,7 @@ export function createWriter(d: WriterDeps): Writer {
       const records = await d.codec.encode(event);
       const appended = d.appender.append(records, { after: ticket.dependsOn() });
       ticket.settle(appended);
-      const receipt = track(event, appended, empties);
+      const receipt = track(event, appended, empties, ticket.wholes());
       // awaited by the caller; handled now in case that happens only after a rejection
       receipt.catch(() => undefined);
       return { receipt };

@@ -3,7 +3,7 @@
  * channels, pruning, and when a record may not be trusted (evicted past, deletes).
  */
 import { describe, expect, it } from 'vitest';
-import type { CheckpointEvent, Receipt, ThreadlogEvent, WritesEvent } from '../../src/events/types.ts';
+import type { CheckpointEvent, Receipt, ThreadlogEvent, TypedValue, WritesEvent } from '../../src/events/types.ts';
 import { createL1Cache } from '../../src/store/l1-cache.ts';
 import { createOwnWrites } from '../../src/store/own-writes.ts';
 import { createSessionTracker } from '../../src/store/session.ts';
@@ -36,8 +36,8 @@ function setup(maxBytes = 1 << 20) {
   const session = createSessionTracker();
   const own = createOwnWrites({ maxBytes, l1, session });
   // what the writer does: the record first, then the session tracker
-  const record = (e: ThreadlogEvent, offset: number, empties?: string[]): void => {
-    own.record(e, receipt(offset), empties);
+  const record = (e: ThreadlogEvent, offset: number, empties?: string[], wholes?: ReadonlyMap<string, TypedValue>): void => {
+    own.record(e, receipt(offset), empties, wholes);
     session.recordEvent(T, receipt(offset), e.type, e.type === 'thread-deleted' ? undefined : e.checkpointNs);
     if (e.type === 'thread-deleted') session.markDeleted(T, receipt(offset));
   };
@@ -71,6 +71,25 @@ describe('own writes', () => {
       ['t2', '"first"'],
     ]);
     expect(own.writes(T, '', 'unknown')).toEqual([]);
+  });
+
+  it('whole values: the head channels from what own saves wrote, unless one is not known whole', () => {
+    const { own, record } = setup();
+    const whole = (c: string, v: number) => bytes(`whole ${c}@${v}`);
+    record(cp('a', { x: 1, y: 1 }), 1, [], new Map([['x', whole('x', 1)], ['y', whole('y', 1)]]));
+    // b writes x@2 and lists e@1 as new without a value (an empty channel); y@1 is unchanged
+    record(cp('b', { x: 2, y: 1, e: 1 }, ['x']), 2, ['e'], new Map([['x', whole('x', 2)]]));
+    expect(own.wholeValues(T, '', { x: 2, y: 1, e: 1 })).toEqual([['x', whole('x', 2)], ['y', whole('y', 1)]]);
+    // an older version than the one kept, a version never written here, another namespace
+    expect(own.wholeValues(T, '', { x: 1, y: 1 })).toBeUndefined();
+    expect(own.wholeValues(T, '', { x: 2, z: 1 })).toBeUndefined();
+    expect(own.wholeValues(T, 'other', { x: 2 })).toBeUndefined();
+    // a save without whole values (e.g. from an older writer path): the read assembles instead
+    record(cp('c', { x: 3, y: 1 }, ['x']), 3);
+    expect(own.wholeValues(T, '', { x: 3, y: 1 })).toBeUndefined();
+    // a delete forgets them
+    record({ type: 'thread-deleted', eventId: 'd', threadId: T, ts: 0 }, 4);
+    expect(own.wholeValues(T, '', { y: 1 })).toBeUndefined();
   });
 
   it('empty channels are known until a value of that version is written', () => {
