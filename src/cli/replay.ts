@@ -5,6 +5,7 @@
  */
 import { inspect } from 'node:util';
 import { ThreadlogError } from '../errors.ts';
+import { isThreadEnd } from '../events/types.ts';
 import { createAppender } from '../kafka/appender.ts';
 import { forkEvents, replayThread } from '../ops/replay.ts';
 import { parseLogPoint } from '../ops/timeline.ts';
@@ -29,7 +30,7 @@ export async function replayCommand(env: ThreadlogEnv, threadId: string, opts: R
         if (e instanceof ThreadlogError && e.code === 'not-found') return undefined;
         throw e;
       });
-      const live = existing?.events.filter((e, i, all) => !all.slice(i).some((x) => x.event.type === 'thread-deleted')) ?? [];
+      const live = existing?.events.filter((e, i, all) => !all.slice(i).some((x) => isThreadEnd(x.event))) ?? [];
       if (live.length > 0) throw new ThreadlogError('invalid-options', `thread ${into} already has ${live.length} events in ${ctx.topic}; pick a new thread id for --into (or delete ${into} first)`);
       const admin = ctx.kafka().admin();
       let partitions: number;

@@ -7,7 +7,7 @@ import { JsonPlusSerializer, type SerializerProtocol } from '@langchain/langgrap
 import { compress, decompress } from '@mongodb-js/zstd';
 import { ThreadlogError } from '../errors.ts';
 import { buildEnvelope, envelopeSchema, parseEnvelope } from './envelope.ts';
-import { SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, type ThreadlogEvent, type TypedValue } from './types.ts';
+import { SUPPORTED_SCHEMA_VERSIONS, schemaFor, type ThreadlogEvent, type TypedValue } from './types.ts';
 import {
   defaultValidationOptions,
   isEventType,
@@ -124,7 +124,7 @@ export function createEventCodec(options: Partial<EventCodecOptions> = {}): Even
     }
     const headers: Record<string, string> = {
       [headerNames.type]: event.type,
-      [headerNames.schema]: String(SCHEMA_VERSION),
+      [headerNames.schema]: String(schemaFor(event)),
       [headerNames.encoding]: encoding,
       [headerNames.eventId]: event.eventId,
       [headerNames.crc32]: crc32Hex(stored),

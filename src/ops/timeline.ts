@@ -3,7 +3,7 @@
  * src/kafka/thread-reader.ts). `--from`/`--to` take a checkpoint id or an ISO time.
  */
 import { ThreadlogError } from '../errors.ts';
-import type { LoggedEvent } from '../events/types.ts';
+import { isThreadEnd, type LoggedEvent } from '../events/types.ts';
 
 export interface TimelineRow {
   time: string;
@@ -38,8 +38,8 @@ export function parseLogPoint(s: string): LogPoint {
   return { kind: 'checkpoint', checkpointId: s };
 }
 
-const checkpointOf = (e: LoggedEvent['event']): string | undefined => (e.type === 'thread-deleted' ? undefined : e.checkpointId);
-const nsOf = (e: LoggedEvent['event']): string | undefined => (e.type === 'thread-deleted' ? undefined : e.checkpointNs);
+const checkpointOf = (e: LoggedEvent['event']): string | undefined => (isThreadEnd(e) ? undefined : e.checkpointId);
+const nsOf = (e: LoggedEvent['event']): string | undefined => (isThreadEnd(e) ? undefined : e.checkpointNs);
 
 /**
  * The events between `from` and `to` (both inclusive). A checkpoint id as `from` starts at its
@@ -64,7 +64,7 @@ export function selectEvents(events: readonly LoggedEvent[], opts: { ns?: string
       if (end < 0) throw new ThreadlogError('not-found', `checkpoint ${t.checkpointId} is not in the thread's log`);
     }
   }
-  return events.slice(start, end + 1).filter((e) => opts.ns === undefined || e.event.type === 'thread-deleted' || nsOf(e.event) === opts.ns);
+  return events.slice(start, end + 1).filter((e) => opts.ns === undefined || isThreadEnd(e.event) || nsOf(e.event) === opts.ns);
 }
 
 export function timelineRow({ event: e, position, raw }: LoggedEvent): TimelineRow {

@@ -13,7 +13,7 @@ import { WRITES_IDX_MAP, type Checkpoint } from '@langchain/langgraph-checkpoint
 import { ThreadlogError } from '../errors.ts';
 import type { EventCodec } from '../events/codec.ts';
 import type { DeltaEncoder } from '../events/deltas.ts';
-import type { ChannelValue, CheckpointEvent, CheckpointHeader, Receipt, ThreadlogEvent, WritesEvent } from '../events/types.ts';
+import { isThreadEnd, type ChannelValue, type CheckpointEvent, type CheckpointHeader, type Receipt, type ThreadlogEvent, type WritesEvent } from '../events/types.ts';
 import { validateCheckpointNs, validateThreadId } from '../events/validate.ts';
 import type { Appender } from '../kafka/appender.ts';
 import type { DeltaTicket } from '../events/deltas.ts';
@@ -112,7 +112,7 @@ export function createWriter(d: WriterDeps): Writer {
     return receipt.then((r) => {
       // before the session tracker learns of it: the record checks what was written earlier
       d.own?.record(event, r, empties);
-      const ns = event.type === 'thread-deleted' ? undefined : event.checkpointNs;
+      const ns = isThreadEnd(event) ? undefined : event.checkpointNs;
       d.session.recordEvent(event.threadId, r, event.type, ns);
       if (event.type === 'checkpoint') saves++;
       if (event.type === 'thread-deleted') d.onDeleted(event.threadId, r);
