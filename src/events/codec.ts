@@ -7,7 +7,7 @@ import { JsonPlusSerializer, type SerializerProtocol } from '@langchain/langgrap
 import { compress, decompress } from '@mongodb-js/zstd';
 import { ThreadlogError } from '../errors.ts';
 import { buildEnvelope, envelopeSchema, parseEnvelope } from './envelope.ts';
-import { SUPPORTED_SCHEMA_VERSIONS, schemaFor, type ThreadlogEvent, type TypedValue } from './types.ts';
+import { SUPPORTED_SCHEMA_VERSIONS, isSealedValue, schemaFor, type ThreadlogEvent, type TypedValue } from './types.ts';
 import {
   defaultValidationOptions,
   isEventType,
@@ -213,6 +213,7 @@ export function createEventCodec(options: Partial<EventCodecOptions> = {}): Even
     decode: async (record) => (await decodeWithRaw(record)).event,
     serialize: (value) => serializeValue(o.serializer, value),
     deserialize: async (tv) => {
+      if (isSealedValue(tv)) throw sealedWithoutKey();
       try {
         return await o.serializer.loadsTyped(tv.type, tv.value);
       } catch (cause) {
@@ -260,3 +261,8 @@ export function storedBytes(record: RawRecord): Buffer {
   return value;
 }
 
+
+/** What a reader without the thread's key says of an encrypted value, instead of wrong data. */
+export function sealedWithoutKey(): ThreadlogError {
+  return new ThreadlogError('encryption-disabled', 'this value is encrypted (sealed with its thread\'s data key) and this reader has no master key: configure encryption (the store option `encryption`; THREADLOG_MASTER_KEY_FILE or THREADLOG_MASTER_KEY for the CLI)');
+}
