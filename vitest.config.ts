@@ -9,7 +9,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.int.test.ts', 'node_modules/**'],
+          // test/cluster: the cluster mode's own run (vitest.cluster.config.ts, npm run test:cluster)
+          exclude: ['test/**/*.int.test.ts', 'test/cluster/**', 'node_modules/**'],
           testTimeout: 20_000,
           sequence: { groupOrder: 0 },
         },

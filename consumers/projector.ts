@@ -43,6 +43,8 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
     mongoUrl: env.mongoUrl,
     mongoDbName: env.mongoDb,
     redisUrl: env.redisUrl,
+    ...(env.redisClusterNodes ? { redisClusterNodes: env.redisClusterNodes } : {}),
+    ...(env.redisClusterNatMap ? { redisClusterOptions: { natMap: env.redisClusterNatMap } } : {}),
     redisPrefix,
     sessionTimeoutMs: env.projectorSessionTimeoutMs,
     heartbeatIntervalMs: env.projectorHeartbeatMs,

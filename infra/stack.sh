@@ -15,6 +15,9 @@
 #   THREADLOG_PG_PORT          PostgreSQL for the postgresql backend (default: 15432)
 #   THREADLOG_PG_POOL          FerretDB→PostgreSQL pool size   (default: 600; > largest bulk batch)
 #   THREADLOG_REDIS_PORT       Redis listener                  (default: 16379)
+#
+# `up|down|status|reset --cluster`: the cluster mode instead (3 Kafka brokers + a Redis
+# Cluster, infra/cluster.sh, with this stack's FerretDB); see infra/README.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -285,6 +288,15 @@ stop_all() {
     runas_pg "$pgbin/pg_ctl" -D "$DATA/postgres" stop -m fast >/dev/null 2>&1 || true
   fi
 }
+
+if [[ ${2:-} == --cluster ]]; then
+  case $1 in
+    up) start_ferretdb; bash "$ROOT/infra/cluster.sh" up ;;
+    down | status | reset) bash "$ROOT/infra/cluster.sh" "$1" ;;
+    *) die "usage: stack.sh up|down|status|reset [--cluster]" ;;
+  esac
+  exit 0
+fi
 
 case ${1:-up} in
   up)

@@ -5,12 +5,16 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { Redis } from 'ioredis';
+import { assertRedisTopology, createRedisClient, describeRedis, isCluster } from './redis/client.ts';
 
 export interface ServiceEndpoints {
   kafkaBrokers: string[];
   mongoUrl: string;
   redisUrl: string;
+  /** a Redis Cluster's seed nodes: probed instead of redisUrl */
+  redisClusterNodes?: string[] | undefined;
+  /** announced address -> reachable address, for a cluster behind NAT */
+  redisClusterNatMap?: Record<string, { host: string; port: number }> | undefined;
 }
 
 export type ServiceName = 'kafka' | 'mongodb' | 'redis';
@@ -28,7 +32,7 @@ export async function probeServices(
   const [kafka, mongodb, redis] = await Promise.all([
     timed(() => probeKafka(ep.kafkaBrokers, timeoutMs)),
     timed(() => probeMongo(ep.mongoUrl, timeoutMs)),
-    timed(() => probeRedis(ep.redisUrl, timeoutMs)),
+    timed(() => probeRedis(ep, timeoutMs)),
   ]);
   return { kafka, mongodb, redis };
 }
@@ -71,19 +75,23 @@ async function probeMongo(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
-async function probeRedis(url: string, timeoutMs: number): Promise<void> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: timeoutMs,
-    retryStrategy: () => null,
-  });
+async function probeRedis(ep: ServiceEndpoints, timeoutMs: number): Promise<void> {
+  const target = ep.redisClusterNodes?.length ? { clusterNodes: ep.redisClusterNodes, clusterOptions: { clusterRetryStrategy: () => null, ...(ep.redisClusterNatMap ? { natMap: ep.redisClusterNatMap } : {}) } } : { url: ep.redisUrl };
+  const redis = createRedisClient(target, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
   // the failure surfaces through connect(); without a listener ioredis also prints it
   redis.on('error', () => undefined);
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await redis.connect();
+    // a Cluster's connect() waits for every slot to be served: bound it like the rest
+    await Promise.race([
+      redis.connect(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
+    ]);
     await redis.ping();
+    // one node of a Cluster given as a single Redis: reachable, but the store would refuse it
+    if (!isCluster(redis)) await assertRedisTopology(redis, `Redis at ${describeRedis({ url: ep.redisUrl })}`);
   } finally {
+    clearTimeout(timer);
     redis.disconnect();
   }
 }

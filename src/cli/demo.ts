@@ -17,7 +17,7 @@ import { buildSupportAgent, userTurn } from '../../examples/support-agent.ts';
 import { createCheckpointStore } from '../index.ts';
 import { ThreadlogSaver } from '../langgraph/saver.ts';
 import type { CheckpointStore } from '../store/types.ts';
-import type { ThreadlogEnv } from './env.ts';
+import { redisConnection, type ThreadlogEnv } from './env.ts';
 import { runStackScript } from './stack.ts';
 
 export interface DemoOptions {
@@ -85,7 +85,7 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
     store = await createCheckpointStore({
       kafka: { brokers: env.kafkaBrokers },
       mongo: { url: env.mongoUrl },
-      redis: { url: env.redisUrl },
+      redis: redisConnection(env),
       dbName: env.mongoDb,
       topicPrefix: env.topicPrefix,
       partitions: env.partitions,

@@ -4,6 +4,7 @@
  * Defaults point at the local stack started by infra/stack.sh.
  */
 import { z } from 'zod';
+import { parseClusterNodes, type RedisConnectionOptions } from '../redis/client.ts';
 
 const schema = z.object({
   THREADLOG_KAFKA_PORT: z.string().regex(/^\d+$/).default('19092'),
@@ -14,6 +15,10 @@ const schema = z.object({
   THREADLOG_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
   THREADLOG_MONGO_DB: z.string().min(1).default('threadlog'),
   THREADLOG_REDIS_URL: z.string().url().optional(),
+  // a Redis Cluster's seed nodes (host:port,host:port,...): set, it replaces THREADLOG_REDIS_URL
+  THREADLOG_REDIS_CLUSTER_NODES: z.string().min(1).optional(),
+  // address translation for a cluster behind NAT (Docker): announced=reachable,... (ioredis natMap)
+  THREADLOG_REDIS_CLUSTER_NAT_MAP: z.string().min(1).optional(),
   THREADLOG_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('threadlog'),
   THREADLOG_PARTITIONS: z.coerce.number().int().positive().default(12),
   // the projector: which projection generation it writes, its Redis keys, its ops endpoint
@@ -35,6 +40,10 @@ export interface ThreadlogEnv {
   mongoUrl: string;
   mongoDb: string;
   redisUrl: string;
+  /** a Redis Cluster's seed nodes; when set, used instead of redisUrl */
+  redisClusterNodes: string[] | undefined;
+  /** announced node address -> address to connect to (a cluster behind NAT, e.g. Docker) */
+  redisClusterNatMap: Record<string, { host: string; port: number }> | undefined;
   topicPrefix: string;
   partitions: number;
   logLevel: string;
@@ -59,11 +68,35 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
   if (e.THREADLOG_PROJECTOR_HEARTBEAT_MS * 3 > e.THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS) {
     throw new Error('invalid environment: THREADLOG_PROJECTOR_HEARTBEAT_MS must be at most a third of THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS (a member that misses two heartbeats must still be alive)');
   }
+  const clusterNodes = e.THREADLOG_REDIS_CLUSTER_NODES?.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (clusterNodes !== undefined) {
+    try {
+      parseClusterNodes(clusterNodes);
+    } catch (err) {
+      throw new Error(`invalid environment: THREADLOG_REDIS_CLUSTER_NODES: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  let natMap: Record<string, { host: string; port: number }> | undefined;
+  if (e.THREADLOG_REDIS_CLUSTER_NAT_MAP !== undefined) {
+    natMap = {};
+    for (const pair of e.THREADLOG_REDIS_CLUSTER_NAT_MAP.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+      const [from, to, extra] = pair.split('=');
+      try {
+        if (from === undefined || to === undefined || extra !== undefined) throw new Error(`${JSON.stringify(pair)} is not announced=reachable`);
+        parseClusterNodes([from]);
+        natMap[from.trim()] = parseClusterNodes([to])[0]!;
+      } catch (err) {
+        throw new Error(`invalid environment: THREADLOG_REDIS_CLUSTER_NAT_MAP: ${err instanceof Error ? err.message : String(err)} (e.g. 172.28.0.31:6379=127.0.0.1:42301,...)`);
+      }
+    }
+  }
   return {
     kafkaBrokers: (e.THREADLOG_KAFKA_BROKERS ?? `127.0.0.1:${e.THREADLOG_KAFKA_PORT}`).split(',').map((s) => s.trim()),
     mongoUrl: e.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${e.THREADLOG_MONGO_PORT}/`,
     mongoDb: e.THREADLOG_MONGO_DB,
     redisUrl: e.THREADLOG_REDIS_URL ?? `redis://127.0.0.1:${e.THREADLOG_REDIS_PORT}`,
+    redisClusterNodes: clusterNodes,
+    redisClusterNatMap: natMap,
     topicPrefix: e.THREADLOG_TOPIC_PREFIX,
     partitions: e.THREADLOG_PARTITIONS,
     logLevel: e.THREADLOG_LOG_LEVEL,
@@ -76,3 +109,13 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     projectionLayout: e.THREADLOG_PROJECTION_LAYOUT === '1' ? 1 : 2,
   };
 }
+
+/** The Redis the environment names: a Cluster's nodes when given, else the URL. */
+export function redisConnection(env: Pick<ThreadlogEnv, 'redisUrl' | 'redisClusterNodes'> & Partial<Pick<ThreadlogEnv, 'redisClusterNatMap'>>): RedisConnectionOptions {
+  if (!env.redisClusterNodes?.length) return { url: env.redisUrl };
+  return { clusterNodes: env.redisClusterNodes, ...(env.redisClusterNatMap ? { clusterOptions: { natMap: env.redisClusterNatMap } } : {}) };
+}
+
+/** For messages: where Redis is, as configured. */
+export const redisWhere = (env: Pick<ThreadlogEnv, 'redisUrl' | 'redisClusterNodes'>): string =>
+  env.redisClusterNodes?.length ? `Redis Cluster ${env.redisClusterNodes.join(',')}` : env.redisUrl;

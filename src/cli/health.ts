@@ -1,13 +1,13 @@
 /** `threadlog health`: one round trip to each service, a table, non-zero exit if any is down. */
 import { probeServices } from '../health.ts';
-import type { ThreadlogEnv } from './env.ts';
+import { redisWhere, type ThreadlogEnv } from './env.ts';
 
 export async function healthCommand(env: ThreadlogEnv, opts: { json?: boolean }): Promise<number> {
   const result = await probeServices(env);
   if (opts.json) {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   } else {
-    const where = { kafka: env.kafkaBrokers.join(','), mongodb: env.mongoUrl, redis: env.redisUrl };
+    const where = { kafka: env.kafkaBrokers.join(','), mongodb: env.mongoUrl, redis: redisWhere(env) };
     for (const [name, r] of Object.entries(result)) {
       const state = r.ok ? `ok    ${r.latencyMs.toFixed(1).padStart(7)} ms` : `DOWN  ${r.error ?? ''}`;
       process.stdout.write(`${name.padEnd(8)} ${where[name as keyof typeof where].padEnd(32)} ${state}\n`);

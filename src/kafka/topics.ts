@@ -20,6 +20,11 @@ export interface EnsureTopicsOptions {
   maxMessageBytes?: number;
   /** -1 uses the broker's default.replication.factor */
   replicationFactor?: number;
+  /**
+   * min.insync.replicas of topics this call creates; undefined: the broker's default. With
+   * acks=all a write needs this many replicas in sync, so 2 of 3 survives one broker down.
+   */
+  minInsyncReplicas?: number;
   timeoutMs?: number;
 }
 
@@ -28,6 +33,7 @@ export const defaultEnsureTopicsOptions = {
   // Kafka's own default (1 MiB + record batch overhead): works on any broker and any client.
   maxMessageBytes: 1_048_588,
   replicationFactor: -1,
+  minInsyncReplicas: undefined,
   timeoutMs: 30_000,
 } as const;
 
@@ -36,6 +42,10 @@ export interface TopicInfo {
   partitions: number;
   retentionMs: string;
   maxMessageBytes: number;
+  /** replicas of its partitions (the smallest, should they differ) */
+  replicationFactor: number;
+  /** brokers in the cluster when it was described */
+  brokers: number;
   /** true when this call created it */
   created: boolean;
 }
@@ -68,13 +78,31 @@ export async function ensureTopics(options: EnsureTopicsOptions): Promise<Ensure
   return { checkpoints, deadLetter };
 }
 
-type Resolved = Required<EnsureTopicsOptions>;
+type Resolved = Required<Omit<EnsureTopicsOptions, 'minInsyncReplicas'>> & Pick<EnsureTopicsOptions, 'minInsyncReplicas'>;
+
+/**
+ * Start-up warnings about a topic's durability: on a multi-broker cluster, a topic with one
+ * replica loses every acknowledged event of a partition whose broker loses its disk, and
+ * stops taking writes while that broker is down. Empty when nothing is wrong.
+ */
+export function replicationWarnings(info: Pick<TopicInfo, 'topic' | 'replicationFactor' | 'brokers'>): string[] {
+  if (info.brokers > 1 && info.replicationFactor < 2) {
+    return [
+      `topic ${info.topic} has replication factor ${info.replicationFactor} on a cluster of ${info.brokers} brokers: ` +
+        `each partition lives on one broker only, so while that broker is down its threads cannot be saved, and if its ` +
+        `disk is lost their acknowledged events are gone for good (the log is the source of truth). Recreate the topic ` +
+        `with replication factor 3 and min.insync.replicas=2 (a new topic prefix, then threadlog rebuild)`,
+    ];
+  }
+  return [];
+}
 
 async function ensureOne(o: Resolved, topic: string, partitions: number, strict: boolean): Promise<TopicInfo> {
   const configEntries = [
     { name: 'retention.ms', value: '-1' },
     { name: 'cleanup.policy', value: 'delete' },
     { name: 'max.message.bytes', value: String(o.maxMessageBytes) },
+    ...(o.minInsyncReplicas === undefined ? [] : [{ name: 'min.insync.replicas', value: String(o.minInsyncReplicas) }]),
   ];
   let created = false;
   // kafkajs' waitForLeaders polls metadata and gives up with UNKNOWN_TOPIC_OR_PARTITION when
@@ -135,7 +163,7 @@ async function describe(
   admin: Admin,
   topic: string,
   timeoutMs: number,
-): Promise<{ partitions: number; retentionMs: string; maxMessageBytes: number }> {
+): Promise<{ partitions: number; retentionMs: string; maxMessageBytes: number; replicationFactor: number; brokers: number }> {
   // A topic created a moment ago by another process may not be in every broker's metadata
   // yet; poll instead of failing the start-up.
   const deadline = Date.now() + timeoutMs;
@@ -143,7 +171,9 @@ async function describe(
   for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
     try {
       const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-      const partitions = meta.topics[0]?.partitions.length ?? 0;
+      const parts = meta.topics[0]?.partitions ?? [];
+      const partitions = parts.length;
+      const replicationFactor = Math.min(...parts.map((p) => p.replicas.length));
       const configs = await admin.describeConfigs({
         includeSynonyms: false,
         resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms', 'max.message.bytes'] }],
@@ -153,7 +183,8 @@ async function describe(
       const retentionMs = value('retention.ms');
       const maxMessageBytes = Number(value('max.message.bytes'));
       if (partitions > 0 && retentionMs !== undefined && Number.isFinite(maxMessageBytes)) {
-        return { partitions, retentionMs, maxMessageBytes };
+        const { brokers } = await admin.describeCluster();
+        return { partitions, retentionMs, maxMessageBytes, replicationFactor, brokers: brokers.length };
       }
       last = new Error(`incomplete metadata for ${topic}`);
     } catch (e) {

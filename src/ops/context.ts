@@ -3,20 +3,20 @@
  * environment and closed together. Commands are entry points: they own these clients.
  */
 import { MongoClient, type Db } from 'mongodb';
-import { Redis } from 'ioredis';
-import type { ThreadlogEnv } from '../cli/env.ts';
+import { redisConnection, type ThreadlogEnv } from '../cli/env.ts';
 import { createKafkaClient, type Kafka } from '../kafka/client.ts';
 import { createMetaStore, generationRedisPrefix, servingGeneration, type MetaStore } from '../mongo/meta.ts';
 import { createCheckpointStore } from '../store/checkpoint-store.ts';
 import type { CheckpointStoreInput } from '../store/options.ts';
 import type { CheckpointStore } from '../store/types.ts';
+import { createRedisClient, type RedisClient } from '../redis/client.ts';
 
 export interface OpsContext {
   env: ThreadlogEnv;
   kafka: Kafka;
   mongo: MongoClient;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   meta: MetaStore;
   /** the generation that serves reads now, and its Redis prefix */
   serving(): Promise<{ generation: string; redisPrefix: string }>;
@@ -28,7 +28,7 @@ export interface OpsContext {
 export async function openOpsContext(env: ThreadlogEnv, clientId: string): Promise<OpsContext> {
   const kafka = createKafkaClient({ brokers: env.kafkaBrokers, clientId });
   const mongo = new MongoClient(env.mongoUrl, { serverSelectionTimeoutMS: 5_000 });
-  const redis = new Redis(env.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = createRedisClient(redisConnection(env), { lazyConnect: true, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   const db = mongo.db(env.mongoDb);
   const meta = createMetaStore(db);
@@ -50,7 +50,7 @@ export async function openOpsContext(env: ThreadlogEnv, clientId: string): Promi
       const store = await createCheckpointStore({
         kafka,
         mongo: db,
-        redis: { url: env.redisUrl },
+        redis: redisConnection(env),
         topicPrefix: env.topicPrefix,
         partitions: env.partitions,
         generation: s.generation,

@@ -42,11 +42,13 @@ function highest(events: readonly PositionedEvent[]): LogPosition[] {
   return [...max.values()];
 }
 
-function countsOf(results: readonly EventResult[], combined: BatchCounts): BatchCounts {
+function countsOf(results: readonly EventResult[], combined: BatchCounts, first: boolean): BatchCounts {
   const skipped: BatchCounts['skipped'] = {};
   for (const r of results) if (!r.applied) skipped[r.reason] = (skipped[r.reason] ?? 0) + 1;
-  // documents written are only known for the combined apply
-  return { events: results.length, applied: results.filter((r) => r.applied).length, skipped, inserted: combined.inserted, replaced: combined.replaced, deleted: combined.deleted };
+  // documents written are only known for the combined apply: the first request reports them,
+  // the others none, so the sum over requests is what was written (projector metrics add them)
+  const docs = first ? combined : { inserted: 0, replaced: 0, deleted: 0 };
+  return { events: results.length, applied: results.filter((r) => r.applied).length, skipped, inserted: docs.inserted, replaced: docs.replaced, deleted: docs.deleted };
 }
 
 export function createCoalescingApplier(inner: ProjectionApplier, options: Partial<CoalescingOptions> = {}): ProjectionApplier {
@@ -67,7 +69,7 @@ export function createCoalescingApplier(inner: ProjectionApplier, options: Parti
         const from = at;
         at += r.events.length;
         const missingBases = result.missingBases?.filter((m) => m.event >= from && m.event < at).map((m) => ({ ...m, event: m.event - from }));
-        r.resolve({ results, counts: countsOf(results, result.counts), ...(missingBases === undefined ? {} : { missingBases }) });
+        r.resolve({ results, counts: countsOf(results, result.counts, from === 0), ...(missingBases === undefined ? {} : { missingBases }) });
       }
     } catch (e) {
       for (const r of take) r.reject(e);

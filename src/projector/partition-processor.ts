@@ -43,7 +43,7 @@ export interface BaseChecks {
   resolvedByApplier?(): Promise<boolean>;
 }
 
-export type CacheUpkeep = Pick<RedisCache, 'advanceHead' | 'deleteThread' | 'publishWatermarks'>;
+export type CacheUpkeep = Pick<RedisCache, 'advanceHead' | 'deleteThread' | 'publishWatermarks'> & Partial<Pick<RedisCache, 'syncReplicas'>>;
 
 export interface PartitionProcessorOptions {
   topic: string;
@@ -299,6 +299,9 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     }
     for (const h of heads.values()) ops.push(cache.advanceHead(h.e.threadId, h.e.checkpointNs, { checkpointId: h.e.checkpointId, position: h.position }, checkpointCacheEntry(h.e, h.position)));
     await Promise.all(ops);
+    // Redis Cluster: on a replica too before the batch is claimed, or a master killed now
+    // would take the new heads along; a failure here redoes this (idempotent) upkeep
+    await cache.syncReplicas?.();
   }
 
   async function process(partition: number, records: readonly LogRecord[], hooks: RetryHooks): Promise<ProcessedBatch> {

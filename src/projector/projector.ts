@@ -9,16 +9,17 @@
  */
 import kafkajs, { type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
-import { Redis } from 'ioredis';
+import type { ClusterOptions } from 'ioredis';
 import { Registry } from 'prom-client';
 import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { createEventCodec, type EventCodec } from '../events/codec.ts';
 import type { ChunkAssemblerOptions } from '../events/chunks.ts';
 import { createKafkaClient, mapKafkaError } from '../kafka/client.ts';
-import { checkpointsTopic, deadLetterTopic, ensureTopics } from '../kafka/topics.ts';
+import { checkpointsTopic, deadLetterTopic, ensureTopics, replicationWarnings } from '../kafka/topics.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { createProjectionStore, type ProjectionStore } from '../mongo/projection-store.ts';
 import { createRedisCache } from '../redis/cache.ts';
+import { assertRedisTopology, createRedisClient, describeRedis, isCluster, type RedisClient } from '../redis/client.ts';
 import { createProblemStore, type BrokenDelta } from '../mongo/problem-store.ts';
 import type { DeadLetterRecord } from './dead-letter.ts';
 import { createProjectorMetrics, type RetryCause } from './metrics.ts';
@@ -52,9 +53,13 @@ export interface ProjectorOptions {
   mongoServerSelectionTimeoutMs: number;
   /** for a Redis client we create: how long one command may go unanswered */
   redisCommandTimeoutMs: number;
-  /** the caller's client, or a url for ours; neither: MongoDB only, no cache upkeep */
-  redis?: Redis;
+  /** the caller's client (Redis or Cluster), or a url / cluster nodes for ours; none: MongoDB only, no cache upkeep */
+  redis?: RedisClient;
   redisUrl?: string;
+  /** `host:port` seed nodes of a Redis Cluster (instead of redisUrl) */
+  redisClusterNodes?: string[];
+  /** ioredis Cluster settings for a Cluster we create (`natMap` behind NAT, ...) */
+  redisClusterOptions?: ClusterOptions;
   redisPrefix: string;
   /** create/check the topics at start (with this partition count) */
   ensureTopics: boolean;
@@ -161,7 +166,8 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
         socketTimeoutMS: o.mongoSocketTimeoutMs,
       });
   const db = o.db ?? ownMongo!.db(o.mongoDbName);
-  const ownRedis = o.redis || !o.redisUrl ? undefined : new Redis(o.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: o.redisCommandTimeoutMs });
+  const redisTarget = o.redisClusterNodes?.length ? { clusterNodes: o.redisClusterNodes, ...(o.redisClusterOptions ? { clusterOptions: o.redisClusterOptions } : {}) } : o.redisUrl ? { url: o.redisUrl } : undefined;
+  const ownRedis = o.redis || !redisTarget ? undefined : createRedisClient(redisTarget, { maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: o.redisCommandTimeoutMs });
   // ioredis prints unhandled 'error' events to the console; the failed calls already reach
   // the back-off and readiness, so a reconnect error is only worth a debug line
   ownRedis?.on('error', (e: Error) => log.debug({ err: e.message }, 'redis connection error'));
@@ -169,6 +175,8 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
   const store: ProjectionStore = createProjectionStore({ db, generation: o.generation, logger: o.logger, ...(o.layout === undefined ? {} : { newLayout: o.layout }) });
   const problems = createProblemStore(db, o.generation);
   let brokenDeltas = 0;
+  // durability risks of the topic found at start (replication factor 1 on a cluster)
+  let topicWarnings: string[] = [];
   const recentBroken: BrokenDelta[] = [];
   let setupDone: Promise<void> | undefined;
 
@@ -324,11 +332,15 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
         const admin = kafka.admin();
         await admin.connect();
         try {
-          await ensureTopics({ admin, prefix: o.topicPrefix, partitions: o.partitions });
+          const { checkpoints } = await ensureTopics({ admin, prefix: o.topicPrefix, partitions: o.partitions });
+          topicWarnings = replicationWarnings(checkpoints);
+          for (const w of topicWarnings) log.warn({ topic, replicationFactor: checkpoints.replicationFactor, brokers: checkpoints.brokers }, w);
         } finally {
           await admin.disconnect();
         }
       }
+      // a Cluster node given as one Redis is a configuration error: fail the start, say why
+      if (redis && !isCluster(redis)) await assertRedisTopology(redis, o.redisUrl ? `Redis at ${describeRedis({ url: o.redisUrl })}` : 'the Redis client passed in');
       producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       consumer = kafka.consumer({ groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: o.heartbeatIntervalMs, maxWaitTimeInMs: o.maxWaitTimeMs, maxBytesPerPartition: o.maxBytesPerPartition });
@@ -399,8 +411,9 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
       return reasons;
     },
     warnings() {
-      if (brokenDeltas === 0) return [];
+      if (brokenDeltas === 0) return [...topicWarnings];
       return [
+        ...topicWarnings,
         `${brokenDeltas} append delta(s) projected without their base since start: those checkpoints cannot be read (threadlog audit <thread> names them; docs/operations.md "Broken delta chains")`,
         ...recentBroken.map((p) => `broken delta: thread ${JSON.stringify(p.threadId)} checkpoint ${p.checkpointId} channel "${p.channel}" version ${String(p.version)} → missing base ${String(p.base)} at ${p.pos.partition}:${p.pos.offset}`),
       ];

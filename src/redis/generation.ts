@@ -3,7 +3,7 @@
  * the pointer in MongoDB (the pointer is the truth; the notice only makes readers look now
  * instead of at their next periodic check). Channel under the base prefix, no thread tag.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.ts';
 
 export interface GenerationSwitch {
   current: string;
@@ -12,7 +12,7 @@ export interface GenerationSwitch {
 
 export const generationChannel = (basePrefix: string): string => `${basePrefix}generation`;
 
-export async function publishGenerationSwitch(redis: Redis, basePrefix: string, notice: GenerationSwitch): Promise<void> {
+export async function publishGenerationSwitch(redis: RedisClient, basePrefix: string, notice: GenerationSwitch): Promise<void> {
   await redis.publish(generationChannel(basePrefix), JSON.stringify(notice));
 }
 
@@ -21,7 +21,7 @@ export interface GenerationSubscription {
 }
 
 /** Its own connection (a subscribed one can do nothing else); failures are the caller's fallback poll's problem. */
-export async function subscribeGenerationSwitch(redis: Redis, basePrefix: string, onSwitch: (n: GenerationSwitch) => void): Promise<GenerationSubscription> {
+export async function subscribeGenerationSwitch(redis: RedisClient, basePrefix: string, onSwitch: (n: GenerationSwitch) => void): Promise<GenerationSubscription> {
   const sub = redis.duplicate();
   sub.on('error', () => undefined);
   const channel = generationChannel(basePrefix);

@@ -10,7 +10,7 @@ import { validateCheckpointId, validateCheckpointNs, validateThreadId } from '..
 import { createAppender } from '../kafka/appender.ts';
 import { createAppenderMetrics, noopAppenderMetrics } from '../kafka/metrics.ts';
 import { partitionFor } from '../kafka/partition.ts';
-import { checkpointsTopic, ensureTopics } from '../kafka/topics.ts';
+import { checkpointsTopic, ensureTopics, replicationWarnings } from '../kafka/topics.ts';
 import { mapKafkaError } from '../kafka/client.ts';
 import { createProjectionStore } from '../mongo/projection-store.ts';
 import { createProjector, type Projector } from '../projector/index.ts';
@@ -54,7 +54,8 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
       const admin = conn.kafka.admin();
       try {
         await admin.connect();
-        await ensureTopics({ admin, prefix: o.topicPrefix, partitions: o.partitions });
+        const { checkpoints } = await ensureTopics({ admin, prefix: o.topicPrefix, partitions: o.partitions });
+        for (const w of replicationWarnings(checkpoints)) log.warn({ topic: checkpoints.topic, replicationFactor: checkpoints.replicationFactor, brokers: checkpoints.brokers }, w);
       } catch (e) {
         throw mapKafkaError(e, 'provisioning topics', 'kafka-unavailable');
       } finally {

@@ -4,16 +4,16 @@
  * store's per-call deadline and breaker (redis-guard.ts) turn an outage into MongoDB reads.
  */
 import { MongoClient, Db } from 'mongodb';
-import { Cluster, Redis } from 'ioredis';
 import { createKafkaClient, type Kafka } from '../kafka/client.ts';
 import type { Logger } from '../logger.ts';
+import { assertRedisTopology, createRedisClient, describeRedis, isRedisClient, type RedisClient } from '../redis/client.ts';
 import type { CheckpointStoreOptions } from './options.ts';
 
 export interface Connections {
   kafka: Kafka;
   db: Db;
   /** undefined: running without L2 */
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   close(): Promise<void>;
 }
 
@@ -35,20 +35,23 @@ export async function openConnections(o: CheckpointStoreOptions, logger: Logger)
     db = client.db(o.dbName);
   }
 
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
+  const close = async (): Promise<void> => {
+    for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'closing a connection failed'));
+  };
   if (o.redis === false) redis = undefined;
-  else if (o.redis instanceof Redis || o.redis instanceof Cluster) {
-    // a Cluster has the commands the cache uses (hash-tagged keys keep a thread on one slot)
-    redis = o.redis as Redis;
+  else if (isRedisClient(o.redis)) {
+    // hash-tagged keys keep a thread on one slot, so a Cluster serves every command we send
+    redis = o.redis;
+    if (redis.status === 'ready') await checkTopology(redis, 'the Redis client passed in', close);
   } else {
-    const own = new Redis(o.redis.url, {
+    const own = createRedisClient(o.redis, {
       lazyConnect: true,
       // not enableOfflineQueue: false — duplicate() connections (pub/sub) start lazily and
       // would refuse SUBSCRIBE; the store's own per-call deadline bounds an outage instead
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
       retryStrategy: (n) => Math.min(100 * n, 2_000),
-      ...o.redis.options,
     });
     // failures surface as rejected calls (mapped to a MongoDB read); this only keeps
     // ioredis from reporting every reconnect attempt as an unhandled error event
@@ -57,15 +60,30 @@ export async function openConnections(o: CheckpointStoreOptions, logger: Logger)
       await own.quit().catch(() => own.disconnect());
     });
     redis = own;
-    await own.connect().catch((err: unknown) => logger.warn({ err }, 'Redis not reachable at start: reading from MongoDB until it is'));
+    const connected = await own.connect().then(
+      () => true,
+      (err: unknown) => {
+        logger.warn({ err }, 'Redis not reachable at start: reading from MongoDB until it is');
+        return false;
+      },
+    );
+    if (connected) await checkTopology(own, describeRedis(o.redis), close);
   }
 
   return {
     kafka,
     db,
     redis,
-    async close() {
-      for (const c of closers.reverse()) await c().catch((err: unknown) => logger.warn({ err }, 'closing a connection failed'));
-    },
+    close,
   };
+}
+
+/** a single-Redis client on a Cluster node is a configuration error: refuse to start */
+async function checkTopology(redis: RedisClient, where: string, close: () => Promise<void>): Promise<void> {
+  try {
+    await assertRedisTopology(redis, where);
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }

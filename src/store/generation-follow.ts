@@ -4,7 +4,7 @@
  * Redis notice at once, and from a periodic re-read of the pointer when a notice was missed
  * or Redis is down. The pointer in MongoDB is the truth; the notice only says "look now".
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Logger } from '../logger.ts';
 import { generationRedisPrefix, servingGeneration, type MetaStore } from '../mongo/meta.ts';
 import { subscribeGenerationSwitch, type GenerationSubscription } from '../redis/generation.ts';
@@ -17,7 +17,7 @@ export interface ServedGeneration {
 
 export interface GenerationFollowOptions {
   meta: MetaStore;
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   basePrefix: string;
   current: ServedGeneration;
   pollMs: number;

@@ -4,7 +4,7 @@
  * down is unhealthy (no saves, or no reads); Redis down or a lagging projector is degraded.
  */
 import type { Db } from 'mongodb';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Requirements } from './requirements.ts';
 import type { WatermarkWaiter } from './watermarks.ts';
 import type { HealthReport, HealthStatus, StoreStats } from './types.ts';
@@ -32,7 +32,7 @@ async function timed(fn: () => Promise<unknown>, timeoutMs: number): Promise<Pro
 export interface HealthDeps {
   requirements: Requirements;
   db: Db;
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   waiter: WatermarkWaiter;
   partitions: number;
   maxHealthyLag: number;

@@ -5,7 +5,7 @@
  * local tombstone (entries at or before the delete's position are dead). Best effort: with
  * Redis down the announcement is lost and other instances' L1 entries expire by eviction.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { LogPosition } from '../events/types.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisGuard } from './redis-guard.ts';
@@ -16,7 +16,7 @@ export interface Invalidation {
 }
 
 export function createInvalidation(
-  redis: Redis | undefined,
+  redis: RedisClient | undefined,
   channel: string,
   guard: RedisGuard,
   logger: Logger,

@@ -7,7 +7,6 @@ import type { SerializerProtocol } from '@langchain/langgraph-checkpoint';
 import { JsonPlusSerializer } from '@langchain/langgraph-checkpoint';
 import type { SASLOptions } from 'kafkajs';
 import type { MongoClientOptions } from 'mongodb';
-import type { RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { ThreadlogError } from '../errors.ts';
@@ -17,6 +16,7 @@ import type { Kafka } from '../kafka/client.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import type { MongoClient, Db } from 'mongodb';
 import type { Cluster, Redis } from 'ioredis';
+import type { RedisConnectionOptions } from '../redis/client.ts';
 import type { Consistency } from './types.ts';
 import type { KeyProvider } from '../crypto/key-provider.ts';
 
@@ -33,18 +33,17 @@ export interface MongoConnectionOptions {
   options?: MongoClientOptions;
 }
 
-export interface RedisConnectionOptions {
-  url: string;
-  /** TLS, username/password etc., passed to ioredis unchanged */
-  options?: RedisOptions;
-}
+export type { RedisConnectionOptions } from '../redis/client.ts';
 
 export interface CheckpointStoreOptions {
   /** a kafkajs client (never disconnected by us) or broker settings */
   kafka: Kafka | KafkaConnectionOptions;
   /** a MongoClient or Db (never closed by us) or a URL */
   mongo: MongoClient | Db | MongoConnectionOptions;
-  /** an ioredis Redis or Cluster (never closed by us), a URL, or false to run without L2 */
+  /**
+   * an ioredis Redis or Cluster (never closed by us), `{ url }` of one Redis, `{ clusterNodes }`
+   * of a Redis Cluster, or false to run without L2
+   */
   redis: Redis | Cluster | RedisConnectionOptions | false;
   /** database when `mongo` is a client or URL */
   dbName: string;

@@ -4,7 +4,7 @@
  * start it through here.
  */
 import type { Db } from 'mongodb';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Kafka } from '../kafka/client.ts';
 import { checkpointsTopic } from '../kafka/topics.ts';
 import { silentLogger, type Logger } from '../logger.ts';
@@ -22,7 +22,7 @@ export interface ViewerOptions {
   kafka: Kafka;
   db: Db;
   /** for the watermarks (pub/sub and the key); undefined: MongoDB's applied offsets are polled */
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   /** a store reading the same generation; never written through */
   store: CheckpointStore;
   topicPrefix: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEnv } from '../../src/cli/env.ts';
+import { parseEnv, redisConnection, redisWhere } from '../../src/cli/env.ts';
 
 describe('parseEnv', () => {
   it('defaults to the local stack', () => {
@@ -26,5 +26,31 @@ describe('parseEnv', () => {
   it('rejects malformed values with a message naming the variable', () => {
     expect(() => parseEnv({ THREADLOG_PARTITIONS: 'many' })).toThrow(/THREADLOG_PARTITIONS/);
     expect(() => parseEnv({ THREADLOG_TOPIC_PREFIX: 'a b' })).toThrow(/THREADLOG_TOPIC_PREFIX/);
+  });
+
+  it('takes a Redis Cluster as seed nodes, which then replace THREADLOG_REDIS_URL', () => {
+    const env = parseEnv({ THREADLOG_REDIS_CLUSTER_NODES: '10.0.0.1:6379, 10.0.0.2:6380,[::1]:7000', THREADLOG_REDIS_URL: 'redis://ignored:6379' });
+    expect(env.redisClusterNodes).toEqual(['10.0.0.1:6379', '10.0.0.2:6380', '[::1]:7000']);
+    expect(redisConnection(env)).toEqual({ clusterNodes: ['10.0.0.1:6379', '10.0.0.2:6380', '[::1]:7000'] });
+    expect(redisWhere(env)).toBe('Redis Cluster 10.0.0.1:6379,10.0.0.2:6380,[::1]:7000');
+    const single = parseEnv({});
+    expect(single.redisClusterNodes).toBeUndefined();
+    expect(redisConnection(single)).toEqual({ url: 'redis://127.0.0.1:16379' });
+  });
+
+  it('rejects a cluster node that is not host:port, naming the variable and the node', () => {
+    expect(() => parseEnv({ THREADLOG_REDIS_CLUSTER_NODES: '10.0.0.1:6379,redis://10.0.0.2:6379' })).toThrow(/THREADLOG_REDIS_CLUSTER_NODES.*redis:\/\/10\.0\.0\.2:6379.*host:port/);
+    expect(() => parseEnv({ THREADLOG_REDIS_CLUSTER_NODES: 'cache:99999' })).toThrow(/THREADLOG_REDIS_CLUSTER_NODES/);
+    expect(() => parseEnv({ THREADLOG_REDIS_CLUSTER_NODES: ' , ' })).toThrow(/THREADLOG_REDIS_CLUSTER_NODES/);
+  });
+
+  it('takes a NAT map for a cluster whose nodes announce addresses the client cannot reach', () => {
+    const env = parseEnv({ THREADLOG_REDIS_CLUSTER_NODES: '127.0.0.1:42301', THREADLOG_REDIS_CLUSTER_NAT_MAP: '172.28.0.31:6379=127.0.0.1:42301, 172.28.0.32:6379=127.0.0.1:42302' });
+    expect(redisConnection(env)).toEqual({
+      clusterNodes: ['127.0.0.1:42301'],
+      clusterOptions: { natMap: { '172.28.0.31:6379': { host: '127.0.0.1', port: 42301 }, '172.28.0.32:6379': { host: '127.0.0.1', port: 42302 } } },
+    });
+    expect(() => parseEnv({ THREADLOG_REDIS_CLUSTER_NAT_MAP: '172.28.0.31:6379' })).toThrow(/THREADLOG_REDIS_CLUSTER_NAT_MAP.*announced=reachable/);
+    expect(() => parseEnv({ THREADLOG_REDIS_CLUSTER_NAT_MAP: '172.28.0.31:6379=localhost' })).toThrow(/THREADLOG_REDIS_CLUSTER_NAT_MAP.*host:port/);
   });
 });

@@ -159,6 +159,25 @@ describe('event codec rejects what it cannot trust', () => {
     );
   });
 
+  it('a schema 2 append without baseCheckpoint is refused, written or read', async () => {
+    const e = checkpointEvent();
+    const append = e.values.find((v) => v.kind === 'append')!;
+    const { baseCheckpoint: _named, ...anonymous } = append as typeof append & { baseCheckpoint?: string };
+    await expect(codec.encode({ ...e, values: [anonymous] })).rejects.toMatchObject({ code: 'invalid-checkpoint', message: expect.stringMatching(/baseCheckpoint/) });
+    // a producer elsewhere wrote one: the envelope decodes to an error, never to an event
+    const env = buildEnvelope(e);
+    const text = env.toString('latin1');
+    const named = `,"baseCheckpoint":"${(append as { baseCheckpoint: string }).baseCheckpoint}"`;
+    expect(text).toContain(named);
+    const forged = Buffer.from(text.replace(named, ''), 'latin1');
+    forged.writeUInt32BE(env.readUInt32BE(4) - named.length, 4);
+    const r = await consumed(e);
+    await expectCode(
+      codec.decode({ ...r, value: forged, headers: { ...r.headers, [headerNames.encoding]: 'identity', [headerNames.crc32]: crc32Hex(forged) } }),
+      'corrupt-event',
+    );
+  });
+
   it('a flipped byte fails the checksum', async () => {
     for (const event of [checkpointEvent(), deletedEvent()]) {
       const r = await consumed(event);

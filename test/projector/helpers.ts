@@ -14,7 +14,7 @@ import { createRedisCache } from '../../src/redis/cache.ts';
 import { createProjector, type Projector, type ProjectorOptions } from '../../src/projector/index.ts';
 import { waitFor, type IsolatedStack } from '../support/isolation.ts';
 
-export async function makeTopics(stack: IsolatedStack, partitions: number): Promise<string> {
+export async function makeTopics(stack: Pick<IsolatedStack, 'admin' | 'topicPrefix'>, partitions: number): Promise<string> {
   await ensureTopics({ admin: await stack.admin(), prefix: stack.topicPrefix, partitions });
   return checkpointsTopic(stack.topicPrefix);
 }
@@ -25,7 +25,7 @@ export interface LogWriter {
 }
 
 /** The real appender + codec, as the SDK writes: appends issued in order, awaited together. */
-export function logWriter(stack: IsolatedStack, codec: EventCodec, partitions: number): LogWriter {
+export function logWriter(stack: Pick<IsolatedStack, 'id' | 'topicPrefix'> & { endpoints: { kafkaBrokers: string[] } }, codec: EventCodec, partitions: number): LogWriter {
   const kafka = createKafkaClient({ brokers: stack.endpoints.kafkaBrokers, clientId: `${stack.id}-writer` });
   const appender = createAppender({ kafka, topic: checkpointsTopic(stack.topicPrefix), partitions });
   return {

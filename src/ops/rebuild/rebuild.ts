@@ -14,6 +14,7 @@ import { silentLogger, type Logger } from '../../logger.ts';
 import { rebuiltRedisPrefix, servingGeneration, type GenerationRecord } from '../../mongo/meta.ts';
 import type { Registry } from 'prom-client';
 import { createProjector, type Projector } from '../../projector/index.ts';
+import { deleteKeysMatching } from '../../redis/client.ts';
 import { publishGenerationSwitch } from '../../redis/generation.ts';
 import type { OpsContext } from '../context.ts';
 
@@ -213,17 +214,11 @@ export async function dropGeneration(ctx: OpsContext, generation: string): Promi
   }
   const names = await existingCollections(ctx, generation);
   for (const n of names) await ctx.db.collection(n).drop();
-  let redisKeys = 0;
   const prefix = rec?.redisPrefix ?? ctx.env.redisPrefix;
   // a legacy generation shares the base prefix with the rebuilt ones' `gen.` sub-prefixes
   const foreign = `${ctx.env.redisPrefix}gen.`;
-  let cursor = '0';
-  do {
-    const [next, keys] = await ctx.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    const mine = prefix === ctx.env.redisPrefix ? keys.filter((k) => !k.startsWith(foreign)) : keys;
-    if (mine.length > 0) redisKeys += await ctx.redis.del(...mine);
-  } while (cursor !== '0');
+  // every master of a Redis Cluster, one key per command (keys of many slots)
+  const redisKeys = await deleteKeysMatching(ctx.redis, `${prefix}*`, (k) => prefix === ctx.env.redisPrefix && k.startsWith(foreign));
   await ctx.meta.deleteGeneration(generation);
   return { collections: names.length, redisKeys };
 }

@@ -192,6 +192,8 @@ export function planBatchV2(events: readonly ChainedEvent[], known: KnownState):
   };
 
   const lanes = new Map<string, LaneState>();
+  // the batch's checkpoint documents by `_id` (a re-put of an id in the batch: the later wins)
+  const planned = new Map<string, { doc: CheckpointDocV2; event: number }>();
   const laneOf = (threadId: string, ns: string): LaneState => {
     const k = laneKey(threadId, ns);
     let l = lanes.get(k);
@@ -332,13 +334,23 @@ export function planBatchV2(events: readonly ChainedEvent[], known: KnownState):
     };
     spill(doc, plan.blobs);
     // a re-put of the same id in the batch: the later one wins
-    const at = plan.checkpoints.findIndex((c) => c.doc._id === doc._id);
-    if (at >= 0) {
-      plan.decided.set(plan.checkpoints[at]!.event, 'superseded');
-      plan.checkpoints.splice(at, 1);
+    const earlier = planned.get(doc._id);
+    if (earlier !== undefined) {
+      plan.decided.set(earlier.event, 'superseded');
+      plan.checkpoints.splice(plan.checkpoints.indexOf(earlier), 1);
     }
-    plan.checkpoints.push({ doc, event: i });
-    lane.planned.set(checkpointId, infoOfDoc(doc));
+    const entry = { doc, event: i };
+    plan.checkpoints.push(entry);
+    planned.set(doc._id, entry);
+    // what later events of the batch need of it, from the event itself (no header re-parse)
+    lane.planned.set(checkpointId, {
+      checkpointId,
+      pos,
+      versions: event.checkpoint.channel_versions ?? {},
+      origins: new Map(origins.map((o) => [o.channel, o.checkpoint])),
+      values: new Set(values.map((v) => valueKey(v.channel, v.version))),
+      unresolved: new Set(unresolved),
+    });
     for (const v of event.values) lane.batchValues.set(valueKey(v.channel, v.version), checkpointId);
     const { _id, values: _v, link: _l, ...rest } = doc;
     const head: HeadCheckpoint = { ...rest, own: doc.values.map((v) => ({ channel: v.channel, version: v.version })) };
