@@ -3,8 +3,11 @@
  * The library itself never reads process.env; it gets these values as options.
  * Defaults point at the local stack started by infra/stack.sh.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { createLocalKeyProvider, parseMasterKey } from '../crypto/key-provider.ts';
 import { parseClusterNodes, type RedisConnectionOptions } from '../redis/client.ts';
+import type { EncryptionOptions } from '../store/options.ts';
 
 const schema = z.object({
   THREADLOG_KAFKA_PORT: z.string().regex(/^\d+$/).default('19092'),
@@ -33,6 +36,13 @@ const schema = z.object({
   THREADLOG_PROJECTOR_HEARTBEAT_MS: z.coerce.number().int().min(100).default(1_000),
   // the document layout of a generation the projector creates (an existing one keeps its own)
   THREADLOG_PROJECTION_LAYOUT: z.enum(['1', '2']).default('2'),
+  // encryption (README "Security"): the master key, 32 bytes as hex/base64, from a file (preferred:
+  // the environment of a process is easier to leak) or the variable itself; set, every new event
+  // is encrypted with its thread's data key and `threadlog erase` works
+  THREADLOG_MASTER_KEY_FILE: z.string().min(1).optional(),
+  THREADLOG_MASTER_KEY: z.string().min(1).optional(),
+  // during a master-key rotation: the old keys' files (comma-separated), to read data keys not re-wrapped yet
+  THREADLOG_PREVIOUS_MASTER_KEY_FILES: z.string().min(1).optional(),
 });
 
 export interface ThreadlogEnv {
@@ -56,6 +66,34 @@ export interface ThreadlogEnv {
   projectorHeartbeatMs: number;
   /** layout of a projection generation the projector creates (projection/v2: 2) */
   projectionLayout: 1 | 2;
+  /** the master key (THREADLOG_MASTER_KEY_FILE or THREADLOG_MASTER_KEY); undefined: encryption off */
+  masterKey: Buffer | undefined;
+  /** older master keys (THREADLOG_PREVIOUS_MASTER_KEY_FILES), for a rotation in progress */
+  previousMasterKeys: Buffer[];
+}
+
+function readMasterKeyFile(file: string, variable: string): Buffer {
+  let text: Buffer;
+  try {
+    text = readFileSync(file);
+  } catch (err) {
+    throw new Error(`invalid environment: ${variable}: cannot read ${file} (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return masterKeyOf(text, `${variable} (${file})`);
+}
+
+function masterKeyOf(input: Buffer | string, where: string): Buffer {
+  try {
+    return parseMasterKey(input, where);
+  } catch (err) {
+    throw new Error(`invalid environment: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** The store's `encryption` option as the environment configures it (false: no master key set). */
+export function encryptionOptions(env: Pick<ThreadlogEnv, 'masterKey' | 'previousMasterKeys'>): EncryptionOptions | false {
+  if (env.masterKey === undefined) return false;
+  return { keyProvider: createLocalKeyProvider(env.masterKey), previousKeyProviders: env.previousMasterKeys.map((k) => createLocalKeyProvider(k)) };
 }
 
 export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
@@ -75,6 +113,16 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     } catch (err) {
       throw new Error(`invalid environment: THREADLOG_REDIS_CLUSTER_NODES: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+  if (e.THREADLOG_MASTER_KEY_FILE !== undefined && e.THREADLOG_MASTER_KEY !== undefined) {
+    throw new Error('invalid environment: set THREADLOG_MASTER_KEY_FILE or THREADLOG_MASTER_KEY, not both');
+  }
+  const masterKey = e.THREADLOG_MASTER_KEY_FILE !== undefined
+    ? readMasterKeyFile(e.THREADLOG_MASTER_KEY_FILE, 'THREADLOG_MASTER_KEY_FILE')
+    : e.THREADLOG_MASTER_KEY === undefined ? undefined : masterKeyOf(e.THREADLOG_MASTER_KEY, 'THREADLOG_MASTER_KEY');
+  const previousMasterKeys = (e.THREADLOG_PREVIOUS_MASTER_KEY_FILES ?? '').split(',').map((f) => f.trim()).filter((f) => f.length > 0).map((f) => readMasterKeyFile(f, 'THREADLOG_PREVIOUS_MASTER_KEY_FILES'));
+  if (previousMasterKeys.length > 0 && masterKey === undefined) {
+    throw new Error('invalid environment: THREADLOG_PREVIOUS_MASTER_KEY_FILES needs the current key too (THREADLOG_MASTER_KEY_FILE)');
   }
   let natMap: Record<string, { host: string; port: number }> | undefined;
   if (e.THREADLOG_REDIS_CLUSTER_NAT_MAP !== undefined) {
@@ -107,6 +155,8 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     projectorSessionTimeoutMs: e.THREADLOG_PROJECTOR_SESSION_TIMEOUT_MS,
     projectorHeartbeatMs: e.THREADLOG_PROJECTOR_HEARTBEAT_MS,
     projectionLayout: e.THREADLOG_PROJECTION_LAYOUT === '1' ? 1 : 2,
+    masterKey,
+    previousMasterKeys,
   };
 }
 
