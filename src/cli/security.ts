@@ -6,11 +6,19 @@
 import type { Command } from 'commander';
 import { createLocalKeyProvider } from '../crypto/key-provider.ts';
 import { rotateMasterKey } from '../crypto/rotate.ts';
+import { createThreadKeys, type ThreadKeys } from '../crypto/thread-keys.ts';
+import type { Db } from 'mongodb';
 import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { createMongoKeyStore } from '../mongo/key-store.ts';
 import { openOpsContext } from '../ops/context.ts';
 import { processOutput, type Output } from './context.ts';
 import { parseEnv, type ThreadlogEnv } from './env.ts';
+
+/** the thread keys the environment's master key opens (undefined: no master key configured) */
+export function threadKeysFromEnv(env: ThreadlogEnv, db: Db): ThreadKeys | undefined {
+  if (env.masterKey === undefined) return undefined;
+  return createThreadKeys({ store: createMongoKeyStore(db), provider: createLocalKeyProvider(env.masterKey), previous: env.previousMasterKeys.map((k) => createLocalKeyProvider(k)) });
+}
 
 async function run(io: Output, body: () => Promise<number>): Promise<number> {
   try {

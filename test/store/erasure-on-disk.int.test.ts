@@ -135,7 +135,7 @@ async function writeMarked(writer: CheckpointStore, reader: CheckpointStore, thr
   for (let step = 1; step <= 3; step++) {
     messages.push(`user says ${marker} (${step})`);
     const cp = checkpoint({ messages: [...messages] }, step);
-    await writer.save({ threadId, checkpoint: cp, metadata: { source: 'loop', step, parents: {}, note: marker }, ...(parent === undefined ? {} : { parentCheckpointId: parent }) });
+    await writer.save({ threadId, checkpoint: cp, metadata: { source: 'loop', step, parents: {}, note: marker } as never, ...(parent === undefined ? {} : { parentCheckpointId: parent }) });
     await writer.putWrites({ threadId, checkpointId: cp.id, taskId: `t${step}`, writes: [['messages', `pending ${marker}`]] });
     parent = cp.id;
   }
