@@ -3,13 +3,15 @@
  * (latest getTuple, put of a growing message list, putWrites of two writes) with NO projector
  * running, so own reads come from the write-through record and nothing else competes for the
  * CPU except Kafka. ThreadlogSaver against MemorySaver (the baseline: the same LangGraph
- * serializer, no I/O), interleaved repetitions, same run.
+ * serializer, no I/O), and ThreadlogSaver with encryption on (a data key per thread, every
+ * value and the metadata sealed: README "Security"), interleaved repetitions, same run.
  *
  * Run: npm run bench:client [-- --quick]   (the local stack must run: npm run infra:up)
  * Env: THREADLOG_KAFKA_BROKERS / _MONGO_URL / _REDIS_URL (default: the local stack).
  * Output: a table (medians and spread of the repetitions), bench/results/client-<timestamp>.json.
  * Removes the topics and keys it created.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
@@ -18,7 +20,7 @@ import { MemorySaver, uuid6, type BaseCheckpointSaver, type Checkpoint } from '@
 import { Redis } from 'ioredis';
 import { parseEnv } from '../src/cli/env.ts';
 import { createKafkaClient } from '../src/kafka/client.ts';
-import { createCheckpointStore, ThreadlogSaver } from '../src/index.ts';
+import { createCheckpointStore, createLocalKeyProvider, ThreadlogSaver } from '../src/index.ts';
 
 const quick = process.argv.includes('--quick');
 const REPS = quick ? 1 : 3;
@@ -27,8 +29,11 @@ const env = parseEnv();
 const root = path.resolve(import.meta.dirname, '..');
 const prefix = `benchcli${Date.now().toString(36)}`;
 
+const LABELS = ['ThreadlogSaver', 'ThreadlogSaver+encryption', 'MemorySaver'] as const;
+type Label = (typeof LABELS)[number];
+
 interface Cell {
-  saver: 'ThreadlogSaver' | 'MemorySaver';
+  saver: Label;
   threads: number;
   steps: number;
   rep: number;
@@ -86,7 +91,7 @@ async function loop(saver: BaseCheckpointSaver, label: Cell['saver'], threads: n
 }
 
 async function main(): Promise<void> {
-  const store = await createCheckpointStore({
+  const options = {
     kafka: { brokers: env.kafkaBrokers },
     mongo: { url: env.mongoUrl },
     redis: { url: env.redisUrl },
@@ -94,17 +99,19 @@ async function main(): Promise<void> {
     topicPrefix: prefix,
     redisKeyPrefix: `${prefix}:`,
     partitions: env.partitions,
-  });
+  };
+  const store = await createCheckpointStore(options);
+  const encrypted = await createCheckpointStore({ ...options, encryption: { keyProvider: createLocalKeyProvider(randomBytes(32)) } });
+  const saverFor = (label: Label): BaseCheckpointSaver =>
+    label === 'ThreadlogSaver' ? new ThreadlogSaver({ store }) : label === 'ThreadlogSaver+encryption' ? new ThreadlogSaver({ store: encrypted }) : new MemorySaver();
   const cells: Cell[] = [];
   try {
     // warm-up: JIT, connections, the topic's leaders
-    await loop(new ThreadlogSaver({ store }), 'ThreadlogSaver', 4, 5, 0, 'warm');
-    await loop(new MemorySaver(), 'MemorySaver', 4, 5, 0, 'warm');
+    for (const label of LABELS) await loop(saverFor(label), label, 4, 5, 0, `warm-${LABELS.indexOf(label)}`);
     for (let rep = 1; rep <= REPS; rep++) {
       for (const { threads, steps } of SIZES) {
-        for (const label of ['ThreadlogSaver', 'MemorySaver'] as const) {
-          const saver = label === 'ThreadlogSaver' ? new ThreadlogSaver({ store }) : new MemorySaver();
-          const cell = await loop(saver, label, threads, steps, rep, `r${rep}-${threads}`);
+        for (const label of LABELS) {
+          const cell = await loop(saverFor(label), label, threads, steps, rep, `r${rep}-${threads}-${LABELS.indexOf(label)}`);
           cells.push(cell);
           process.stderr.write(`rep ${rep} ${label} ${threads}x${steps}: ${cell.stepsPerSec.toFixed(0)} steps/s, ${cell.cpuMsPerStep.toFixed(2)} ms CPU/step\n`);
         }
@@ -112,6 +119,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await store.close();
+    await encrypted.close();
     const kafka = createKafkaClient({ brokers: env.kafkaBrokers, clientId: 'bench-client' });
     const admin = kafka.admin();
     await admin.connect();
@@ -128,7 +136,7 @@ async function main(): Promise<void> {
   for (const { threads, steps } of SIZES) {
     const of = (label: Cell['saver']) => cells.filter((c) => c.saver === label && c.threads === threads);
     const memory = median(of('MemorySaver').map((c) => c.stepsPerSec));
-    for (const label of ['ThreadlogSaver', 'MemorySaver'] as const) {
+    for (const label of LABELS) {
       const cs = of(label);
       const sps = median(cs.map((c) => c.stepsPerSec));
       const f = (k: 'getTuple' | 'put' | 'putWrites') => `${median(cs.map((c) => c[k].p50)).toFixed(2)} / ${median(cs.map((c) => c[k].p99)).toFixed(2)}`;
@@ -137,10 +145,17 @@ async function main(): Promise<void> {
     }
   }
   console.log(table.toString());
+  // what encryption costs the agent process: CPU per step, encrypted ÷ plain, per size (repetitions paired)
+  const encryption = SIZES.map(({ threads, steps }) => {
+    const cpu = (label: Label) => median(cells.filter((c) => c.saver === label && c.threads === threads).map((c) => c.cpuMsPerStep));
+    const sps = (label: Label) => median(cells.filter((c) => c.saver === label && c.threads === threads).map((c) => c.stepsPerSec));
+    return { threads, steps, cpuMsPerStepPlain: cpu('ThreadlogSaver'), cpuMsPerStepEncrypted: cpu('ThreadlogSaver+encryption'), cpuRatio: cpu('ThreadlogSaver+encryption') / cpu('ThreadlogSaver'), stepsPerSecRatio: sps('ThreadlogSaver+encryption') / sps('ThreadlogSaver') };
+  });
+  for (const e of encryption) console.log(`encryption, ${e.threads} × ${e.steps}: CPU per step ×${e.cpuRatio.toFixed(3)} (${e.cpuMsPerStepPlain.toFixed(3)} → ${e.cpuMsPerStepEncrypted.toFixed(3)} ms), steps/s ×${e.stepsPerSecRatio.toFixed(3)}`);
   const dir = path.join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `client-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ quick, reps: REPS, machine: { cpus: cpus().length, model: cpus()[0]?.model }, summary: rows, cells, at: new Date().toISOString() }, null, 1));
+  writeFileSync(file, JSON.stringify({ quick, reps: REPS, machine: { cpus: cpus().length, model: cpus()[0]?.model }, summary: rows, encryption, cells, at: new Date().toISOString() }, null, 1));
   console.log(`written ${path.relative(root, file)}`);
 }
 

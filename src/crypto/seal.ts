@@ -38,11 +38,28 @@ function aad(purpose: SealPurpose, threadId: string): Buffer {
   return b;
 }
 
+/**
+ * Nonces come from a pool filled by the CSPRNG 512 at a time: the same random 96-bit nonces,
+ * without a call into OpenSSL per value (a measurable share of sealing a small value).
+ */
+const NONCE_POOL = Buffer.alloc(NONCE_BYTES * 512);
+let noncePos = NONCE_POOL.length;
+function nextNonce(into: Buffer): void {
+  if (noncePos === NONCE_POOL.length) {
+    randomFillSync(NONCE_POOL);
+    noncePos = 0;
+  }
+  NONCE_POOL.copy(into, 0, noncePos, noncePos + NONCE_BYTES);
+  // never hand out the same pool bytes twice
+  NONCE_POOL.fill(0, noncePos, noncePos + NONCE_BYTES);
+  noncePos += NONCE_BYTES;
+}
+
 export function sealBytes(key: KeyObject, threadId: string, purpose: SealPurpose, plain: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(SEAL_OVERHEAD + plain.byteLength);
   out[0] = SEAL_FORMAT;
   const nonce = out.subarray(1, 1 + NONCE_BYTES);
-  randomFillSync(nonce);
+  nextNonce(nonce);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad(purpose, threadId));
   const body = cipher.update(plain);

@@ -100,6 +100,19 @@ function checkOptions(o: EventCodecOptions): void {
   }
 }
 
+/** bytes of an event's sealed values and fields (encrypted: incompressible) */
+function sealedBytes(event: ThreadlogEvent): number {
+  const of = (tv: TypedValue): number => (isSealedValue(tv) ? tv.value.byteLength : 0);
+  switch (event.type) {
+    case 'checkpoint':
+      return (event.sealed === undefined ? 0 : event.sealed.value.byteLength) + event.values.reduce((n, v) => n + (v.kind === 'snapshot' ? of(v.value) : v.items.reduce((m, it) => m + of(it), 0)), 0);
+    case 'writes':
+      return event.writes.reduce((n, w) => n + of(w.value), 0);
+    default:
+      return 0;
+  }
+}
+
 export function createEventCodec(options: Partial<EventCodecOptions> = {}): EventCodec {
   const o: EventCodecOptions = { ...defaultEventCodecOptions, ...options };
   checkOptions(o);
@@ -109,7 +122,8 @@ export function createEventCodec(options: Partial<EventCodecOptions> = {}): Even
     const envelope = buildEnvelope(event);
     let stored: Buffer = envelope;
     let encoding: Encoding = 'identity';
-    if (envelope.length > o.compressionThreshold) {
+    // sealed values are ciphertext, which does not compress: only the rest of the envelope counts
+    if (envelope.length - sealedBytes(event) > o.compressionThreshold) {
       const compressed = await compress(envelope, o.zstdLevel);
       // incompressible values (images, already-compressed blobs) stay as they are
       if (compressed.length < envelope.length) {

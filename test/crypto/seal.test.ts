@@ -51,6 +51,12 @@ describe('sealBytes / openBytes', () => {
     expect(openBytes(key, 't1', 'value', a).toString()).toBe(marker);
   });
 
+  it('never repeats a nonce, across refills of the nonce pool', () => {
+    const nonces = new Set<string>();
+    for (let i = 0; i < 2_000; i++) nonces.add(sealBytes(key, 't1', 'value', bytes('x')).subarray(1, 13).toString('hex'));
+    expect(nonces.size).toBe(2_000);
+  });
+
   it('refuses another thread, another purpose, another key, a flipped bit, a short or unknown string', () => {
     const s = sealBytes(key, 't1', 'value', bytes(marker));
     const flipped = Buffer.from(s);
@@ -87,6 +93,14 @@ describe('sealEvent / openEvent', () => {
     for (const r of records) expect(r.value.includes(Buffer.from(marker))).toBe(false);
     const decoded = await codec.decode(records[0]!);
     expect(norm(openEvent(decoded, key))).toEqual(norm(e));
+  });
+
+  it('does not try to compress ciphertext: an event that is mostly sealed values is stored as it is', async () => {
+    const big = { ...cpEvent(), values: [{ kind: 'snapshot' as const, channel: 'messages', version: 2, value: { type: 'json', value: bytes(JSON.stringify([marker.repeat(500)])) } }] };
+    big.checkpoint = { ...big.checkpoint, channel_versions: { messages: 2 } };
+    const codec = createEventCodec();
+    expect((await codec.encode(big))[0]!.headers['tl-encoding']).toBe('zstd');
+    expect((await codec.encode(sealEvent(big, key)))[0]!.headers['tl-encoding']).toBe('identity');
   });
 
   it('seals pending writes; leaves deletes alone; an unsealed event stays schema 2', () => {
