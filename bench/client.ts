@@ -110,7 +110,8 @@ async function main(): Promise<void> {
     for (const label of LABELS) await loop(saverFor(label), label, 4, 5, 0, `warm-${LABELS.indexOf(label)}`);
     for (let rep = 1; rep <= REPS; rep++) {
       for (const { threads, steps } of SIZES) {
-        for (const label of LABELS) {
+        // the order rotates with the repetition: a cell pays for the garbage the one before left
+        for (const label of LABELS.map((_, i) => LABELS[(i + rep - 1) % LABELS.length]!)) {
           const cell = await loop(saverFor(label), label, threads, steps, rep, `r${rep}-${threads}-${LABELS.indexOf(label)}`);
           cells.push(cell);
           process.stderr.write(`rep ${rep} ${label} ${threads}x${steps}: ${cell.stepsPerSec.toFixed(0)} steps/s, ${cell.cpuMsPerStep.toFixed(2)} ms CPU/step\n`);
