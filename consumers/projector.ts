@@ -45,6 +45,7 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
     redisUrl: env.redisUrl,
     ...(env.redisClusterNodes ? { redisClusterNodes: env.redisClusterNodes } : {}),
     ...(env.redisClusterNatMap ? { redisClusterOptions: { natMap: env.redisClusterNatMap } } : {}),
+    ...(env.redisTlsCa ? { redisOptions: { tls: { ca: env.redisTlsCa } } } : {}),
     redisPrefix,
     sessionTimeoutMs: env.projectorSessionTimeoutMs,
     heartbeatIntervalMs: env.projectorHeartbeatMs,

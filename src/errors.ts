@@ -47,6 +47,10 @@ export const errorCodes = [
   'wrong-master-key',
   // the operation needs another projection layout (erasure: layout 2)
   'unsupported-layout',
+  // a service refused our credentials (wrong user or password, an ACL that forbids us): configuration, not an outage
+  'auth-failed',
+  // a service's TLS certificate is not trusted (unknown CA, wrong host name, expired)
+  'tls-untrusted',
 ] as const;
 
 export type ThreadlogErrorCode = (typeof errorCodes)[number];

@@ -5,7 +5,8 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { assertRedisTopology, createRedisClient, describeRedis, isCluster } from './redis/client.ts';
+import { configurationError } from './connection-errors.ts';
+import { REDIS_SETTINGS, assertRedisTopology, createRedisClient, describeRedis, isCluster } from './redis/client.ts';
 
 export interface ServiceEndpoints {
   kafkaBrokers: string[];
@@ -15,6 +16,8 @@ export interface ServiceEndpoints {
   redisClusterNodes?: string[] | undefined;
   /** announced address -> reachable address, for a cluster behind NAT */
   redisClusterNatMap?: Record<string, { host: string; port: number }> | undefined;
+  /** PEM of the CA that signed Redis' TLS certificate */
+  redisTlsCa?: Buffer | undefined;
 }
 
 export type ServiceName = 'kafka' | 'mongodb' | 'redis';
@@ -76,15 +79,20 @@ async function probeMongo(url: string, timeoutMs: number): Promise<void> {
 }
 
 async function probeRedis(ep: ServiceEndpoints, timeoutMs: number): Promise<void> {
-  const target = ep.redisClusterNodes?.length ? { clusterNodes: ep.redisClusterNodes, clusterOptions: { clusterRetryStrategy: () => null, ...(ep.redisClusterNatMap ? { natMap: ep.redisClusterNatMap } : {}) } } : { url: ep.redisUrl };
+  const tls = ep.redisTlsCa === undefined ? {} : { options: { tls: { ca: ep.redisTlsCa } } };
+  const target = ep.redisClusterNodes?.length ? { clusterNodes: ep.redisClusterNodes, ...tls, clusterOptions: { clusterRetryStrategy: () => null, ...(ep.redisClusterNatMap ? { natMap: ep.redisClusterNatMap } : {}) } } : { url: ep.redisUrl, ...tls };
   const redis = createRedisClient(target, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
-  // the failure surfaces through connect(); without a listener ioredis also prints it
-  redis.on('error', () => undefined);
+  // the failure surfaces through connect() as "Connection is closed"; its reason in the first 'error' event
+  let first: unknown;
+  redis.on('error', (e: unknown) => void (first ??= e));
   let timer: NodeJS.Timeout | undefined;
   try {
-    // a Cluster's connect() waits for every slot to be served: bound it like the rest
+    // a Cluster's connect() waits for every slot to be served: bound it like the rest;
+    // a wrong password or an untrusted certificate is said as such, naming the setting
     await Promise.race([
-      redis.connect(),
+      redis.connect().catch((e: unknown) => {
+        throw configurationError('Redis', describeRedis(target), first ?? e, REDIS_SETTINGS) ?? first ?? e;
+      }),
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
     ]);
     await redis.ping();

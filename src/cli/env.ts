@@ -18,6 +18,8 @@ const schema = z.object({
   THREADLOG_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
   THREADLOG_MONGO_DB: z.string().min(1).default('threadlog'),
   THREADLOG_REDIS_URL: z.string().url().optional(),
+  // TLS: the CA that signed the Redis server's certificate (PEM file), for a rediss:// URL
+  THREADLOG_REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   // a Redis Cluster's seed nodes (host:port,host:port,...): set, it replaces THREADLOG_REDIS_URL
   THREADLOG_REDIS_CLUSTER_NODES: z.string().min(1).optional(),
   // address translation for a cluster behind NAT (Docker): announced=reachable,... (ioredis natMap)
@@ -50,6 +52,8 @@ export interface ThreadlogEnv {
   mongoUrl: string;
   mongoDb: string;
   redisUrl: string;
+  /** PEM of the CA that signed Redis' TLS certificate (THREADLOG_REDIS_TLS_CA_FILE) */
+  redisTlsCa: Buffer | undefined;
   /** a Redis Cluster's seed nodes; when set, used instead of redisUrl */
   redisClusterNodes: string[] | undefined;
   /** announced node address -> address to connect to (a cluster behind NAT, e.g. Docker) */
@@ -70,6 +74,14 @@ export interface ThreadlogEnv {
   masterKey: Buffer | undefined;
   /** older master keys (THREADLOG_PREVIOUS_MASTER_KEY_FILES), for a rotation in progress */
   previousMasterKeys: Buffer[];
+}
+
+function readPem(file: string, variable: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`invalid environment: ${variable}: cannot read ${file} (${err instanceof Error ? err.message : String(err)})`);
+  }
 }
 
 function readMasterKeyFile(file: string, variable: string): Buffer {
@@ -143,6 +155,7 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     mongoUrl: e.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${e.THREADLOG_MONGO_PORT}/`,
     mongoDb: e.THREADLOG_MONGO_DB,
     redisUrl: e.THREADLOG_REDIS_URL ?? `redis://127.0.0.1:${e.THREADLOG_REDIS_PORT}`,
+    redisTlsCa: e.THREADLOG_REDIS_TLS_CA_FILE === undefined ? undefined : readPem(e.THREADLOG_REDIS_TLS_CA_FILE, 'THREADLOG_REDIS_TLS_CA_FILE'),
     redisClusterNodes: clusterNodes,
     redisClusterNatMap: natMap,
     topicPrefix: e.THREADLOG_TOPIC_PREFIX,
@@ -161,9 +174,10 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
 }
 
 /** The Redis the environment names: a Cluster's nodes when given, else the URL. */
-export function redisConnection(env: Pick<ThreadlogEnv, 'redisUrl' | 'redisClusterNodes'> & Partial<Pick<ThreadlogEnv, 'redisClusterNatMap'>>): RedisConnectionOptions {
-  if (!env.redisClusterNodes?.length) return { url: env.redisUrl };
-  return { clusterNodes: env.redisClusterNodes, ...(env.redisClusterNatMap ? { clusterOptions: { natMap: env.redisClusterNatMap } } : {}) };
+export function redisConnection(env: Pick<ThreadlogEnv, 'redisUrl' | 'redisClusterNodes'> & Partial<Pick<ThreadlogEnv, 'redisClusterNatMap' | 'redisTlsCa'>>): RedisConnectionOptions {
+  const tls = env.redisTlsCa === undefined ? {} : { options: { tls: { ca: env.redisTlsCa } } };
+  if (!env.redisClusterNodes?.length) return { url: env.redisUrl, ...tls };
+  return { clusterNodes: env.redisClusterNodes, ...tls, ...(env.redisClusterNatMap ? { clusterOptions: { natMap: env.redisClusterNatMap } } : {}) };
 }
 
 /** For messages: where Redis is, as configured. */

@@ -9,7 +9,7 @@
  */
 import kafkajs, { type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
-import type { ClusterOptions } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { Registry } from 'prom-client';
 import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { createEventCodec, type EventCodec } from '../events/codec.ts';
@@ -19,7 +19,7 @@ import { checkpointsTopic, deadLetterTopic, ensureTopics, replicationWarnings } 
 import { silentLogger, type Logger } from '../logger.ts';
 import { createProjectionStore, type ProjectionStore } from '../mongo/projection-store.ts';
 import { createRedisCache } from '../redis/cache.ts';
-import { assertRedisTopology, createRedisClient, describeRedis, isCluster, type RedisClient } from '../redis/client.ts';
+import { assertRedisTopology, connectRedis, createRedisClient, describeRedis, isCluster, type RedisClient } from '../redis/client.ts';
 import { createProblemStore, type BrokenDelta } from '../mongo/problem-store.ts';
 import type { DeadLetterRecord } from './dead-letter.ts';
 import { createProjectorMetrics, type RetryCause } from './metrics.ts';
@@ -60,6 +60,8 @@ export interface ProjectorOptions {
   redisClusterNodes?: string[];
   /** ioredis Cluster settings for a Cluster we create (`natMap` behind NAT, ...) */
   redisClusterOptions?: ClusterOptions;
+  /** connection settings of the Redis we create (TLS `tls.ca`, `username`/`password`), passed to ioredis */
+  redisOptions?: RedisOptions;
   redisPrefix: string;
   /** create/check the topics at start (with this partition count) */
   ensureTopics: boolean;
@@ -166,7 +168,9 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
         socketTimeoutMS: o.mongoSocketTimeoutMs,
       });
   const db = o.db ?? ownMongo!.db(o.mongoDbName);
-  const redisTarget = o.redisClusterNodes?.length ? { clusterNodes: o.redisClusterNodes, ...(o.redisClusterOptions ? { clusterOptions: o.redisClusterOptions } : {}) } : o.redisUrl ? { url: o.redisUrl } : undefined;
+  const redisTarget = o.redisClusterNodes?.length
+    ? { clusterNodes: o.redisClusterNodes, ...(o.redisClusterOptions ? { clusterOptions: o.redisClusterOptions } : {}), ...(o.redisOptions ? { options: o.redisOptions } : {}) }
+    : o.redisUrl ? { url: o.redisUrl, ...(o.redisOptions ? { options: o.redisOptions } : {}) } : undefined;
   const ownRedis = o.redis || !redisTarget ? undefined : createRedisClient(redisTarget, { maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: o.redisCommandTimeoutMs });
   // ioredis prints unhandled 'error' events to the console; the failed calls already reach
   // the back-off and readiness, so a reconnect error is only worth a debug line
@@ -339,6 +343,8 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
           await admin.disconnect();
         }
       }
+      // a wrong password or an untrusted certificate fails the start, naming Redis (down: it catches up later)
+      if (ownRedis && redisTarget && ownRedis.status === 'wait') await connectRedis(ownRedis, describeRedis(redisTarget));
       // a Cluster node given as one Redis is a configuration error: fail the start, say why
       if (redis && !isCluster(redis)) await assertRedisTopology(redis, o.redisUrl ? `Redis at ${describeRedis({ url: o.redisUrl })}` : 'the Redis client passed in');
       producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });

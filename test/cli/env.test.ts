@@ -85,4 +85,13 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ THREADLOG_MASTER_KEY: randomBytes(32).toString('hex'), THREADLOG_MASTER_KEY_FILE: short })).toThrow(/not both/);
     expect(() => parseEnv({ THREADLOG_PREVIOUS_MASTER_KEY_FILES: short })).toThrow(/32 bytes|needs the current key/);
   });
+
+  it('takes the CA of a TLS Redis from a file, and passes it to the connection', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'threadlog-env-'));
+    const file = path.join(dir, 'ca.crt');
+    writeFileSync(file, '-----BEGIN CERTIFICATE-----\n');
+    const env = parseEnv({ THREADLOG_REDIS_URL: 'rediss://u:p@cache:6380', THREADLOG_REDIS_TLS_CA_FILE: file });
+    expect(redisConnection(env)).toEqual({ url: 'rediss://u:p@cache:6380', options: { tls: { ca: Buffer.from('-----BEGIN CERTIFICATE-----\n') } } });
+    expect(() => parseEnv({ THREADLOG_REDIS_TLS_CA_FILE: path.join(dir, 'absent') })).toThrow(/THREADLOG_REDIS_TLS_CA_FILE: cannot read/);
+  });
 });
