@@ -3,7 +3,7 @@
  * path (L1 → Redis → MongoDB, consistency waits on projector watermarks) into one
  * CheckpointStore. Whoever creates a client closes it: clients passed in are left open.
  */
-import { ThreadlogError } from '../errors.ts';
+import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { createEventCodec } from '../events/codec.ts';
 import { createDeltaEncoder } from '../events/deltas.ts';
 import { validateCheckpointId, validateCheckpointNs, validateThreadId } from '../events/validate.ts';
@@ -97,7 +97,14 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
         ...(o.encryption.keyCacheMax === undefined ? {} : { cacheMax: o.encryption.keyCacheMax }),
         ...(o.encryption.keyCacheTtlMs === undefined ? {} : { cacheTtlMs: o.encryption.keyCacheTtlMs }),
       });
-  const served: ServedGeneration = await resolveServedGeneration(meta, o.generation, o.redisKeyPrefix, o.pinGeneration).catch(() => ({ generation: o.generation, redisPrefix: o.redisKeyPrefix }));
+  const served: ServedGeneration = await resolveServedGeneration(meta, o.generation, o.redisKeyPrefix, o.pinGeneration).catch(async (e: unknown) => {
+    // MongoDB down: start anyway; a wrong password or an untrusted certificate: refuse, naming MongoDB
+    if (isThreadlogError(e, 'tls-untrusted') || isThreadlogError(e, 'auth-failed')) {
+      await conn.close();
+      throw e;
+    }
+    return { generation: o.generation, redisPrefix: o.redisKeyPrefix };
+  });
   function readSide(g: ServedGeneration) {
     const stored = createProjectionStore({ db: conn.db, generation: g.generation, logger: o.logger });
     const rawCache = conn.redis === undefined ? undefined : createRedisCache({ redis: conn.redis, prefix: g.redisPrefix, ttlSeconds: o.redisTtlSeconds, tombstoneTtlSeconds: o.redisTombstoneTtlSeconds, logger: o.logger });

@@ -6,10 +6,8 @@
  * user cannot read outside its prefix; a wrong password and an untrusted certificate are
  * typed errors that name Redis and the setting to fix.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,40 +15,15 @@ import { probeServices } from '../../src/health.ts';
 import { createCheckpointStore, createProjector, isThreadlogError } from '../../src/index.ts';
 import { useIsolatedStack, waitFor } from '../support/isolation.ts';
 import { checkpoint, GENERATION, PARTITIONS } from '../store/helpers.ts';
+import { freePort, makeTestPki, type TestPki } from '../support/tls.ts';
 
 const stack = useIsolatedStack();
-const dir = mkdtempSync(path.join(tmpdir(), 'threadlog-redis-tls-'));
 const password = 'tl-secret-pw';
 let port: number;
 let server: ChildProcess | undefined;
+let pki: TestPki;
 let ca: Buffer;
 let otherCa: Buffer;
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-
-function openssl(...args: string[]): void {
-  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`);
-}
-
-/** a CA and a server certificate for 127.0.0.1 signed by it; another CA that signed nothing */
-function makeCertificates(): void {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=threadlog test CA');
-  openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf');
-  openssl('req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=some other CA');
-  ca = readFileSync(path.join(dir, 'ca.crt'));
-  otherCa = readFileSync(path.join(dir, 'other.crt'));
-}
 
 const url = (pw = password): string => `rediss://threadlog:${pw}@127.0.0.1:${port}`;
 const storeWith = (redisUrl: string, tlsCa: Buffer | undefined) =>
@@ -68,7 +41,9 @@ const storeWith = (redisUrl: string, tlsCa: Buffer | undefined) =>
 const errorOf = async (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
 
 beforeAll(async () => {
-  makeCertificates();
+  pki = makeTestPki('redis-tls');
+  ({ ca, otherCa } = pki);
+  const dir = pki.dir;
   port = await freePort();
   const conf = path.join(dir, 'redis.conf');
   writeFileSync(
@@ -77,9 +52,9 @@ beforeAll(async () => {
       'port 0',
       `tls-port ${port}`,
       'bind 127.0.0.1',
-      `tls-cert-file ${path.join(dir, 'server.crt')}`,
-      `tls-key-file ${path.join(dir, 'server.key')}`,
-      `tls-ca-cert-file ${path.join(dir, 'ca.crt')}`,
+      `tls-cert-file ${pki.certFile}`,
+      `tls-key-file ${pki.keyFile}`,
+      `tls-ca-cert-file ${pki.caFile}`,
       'tls-auth-clients no',
       'save ""',
       'appendonly no',
