@@ -40,6 +40,8 @@ export async function runProjector(env: ThreadlogEnv = parseEnv()): Promise<numb
     generation: env.generation,
     partitions: env.partitions,
     brokers: env.kafkaBrokers,
+    ...(env.kafkaSsl ? { kafkaSsl: env.kafkaSsl } : {}),
+    ...(env.kafkaSasl ? { kafkaSasl: env.kafkaSasl } : {}),
     mongoUrl: env.mongoUrl,
     mongoDbName: env.mongoDb,
     redisUrl: env.redisUrl,

@@ -14,6 +14,11 @@ const schema = z.object({
   THREADLOG_MONGO_PORT: z.string().regex(/^\d+$/).default('27018'),
   THREADLOG_REDIS_PORT: z.string().regex(/^\d+$/).default('16379'),
   THREADLOG_KAFKA_BROKERS: z.string().min(1).optional(),
+  // Kafka over TLS (the CA that signed the brokers' certificates, PEM) and SASL
+  THREADLOG_KAFKA_TLS_CA_FILE: z.string().min(1).optional(),
+  THREADLOG_KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  THREADLOG_KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  THREADLOG_KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   // multi-host seed lists (m1:27017,m2:27017) are not WHATWG URLs, so check the scheme only
   THREADLOG_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
   THREADLOG_MONGO_DB: z.string().min(1).default('threadlog'),
@@ -49,6 +54,9 @@ const schema = z.object({
 
 export interface ThreadlogEnv {
   kafkaBrokers: string[];
+  /** TLS to the brokers: true (system CAs) or the CA given in THREADLOG_KAFKA_TLS_CA_FILE; undefined: plaintext */
+  kafkaSsl: { ca: Buffer[] } | true | undefined;
+  kafkaSasl: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } | undefined;
   mongoUrl: string;
   mongoDb: string;
   redisUrl: string;
@@ -126,6 +134,15 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
       throw new Error(`invalid environment: THREADLOG_REDIS_CLUSTER_NODES: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  const saslParts = [e.THREADLOG_KAFKA_SASL_MECHANISM, e.THREADLOG_KAFKA_SASL_USERNAME, e.THREADLOG_KAFKA_SASL_PASSWORD];
+  if (saslParts.some((x) => x !== undefined) && saslParts.some((x) => x === undefined)) {
+    throw new Error('invalid environment: Kafka SASL needs THREADLOG_KAFKA_SASL_MECHANISM, THREADLOG_KAFKA_SASL_USERNAME and THREADLOG_KAFKA_SASL_PASSWORD together');
+  }
+  const kafkaSasl = e.THREADLOG_KAFKA_SASL_MECHANISM && e.THREADLOG_KAFKA_SASL_USERNAME && e.THREADLOG_KAFKA_SASL_PASSWORD
+    ? { mechanism: e.THREADLOG_KAFKA_SASL_MECHANISM, username: e.THREADLOG_KAFKA_SASL_USERNAME, password: e.THREADLOG_KAFKA_SASL_PASSWORD }
+    : undefined;
+  // SASL without TLS would send the password in the clear (PLAIN): TLS is on with SASL
+  const kafkaSsl = e.THREADLOG_KAFKA_TLS_CA_FILE !== undefined ? { ca: [readPem(e.THREADLOG_KAFKA_TLS_CA_FILE, 'THREADLOG_KAFKA_TLS_CA_FILE')] } : kafkaSasl ? (true as const) : undefined;
   if (e.THREADLOG_MASTER_KEY_FILE !== undefined && e.THREADLOG_MASTER_KEY !== undefined) {
     throw new Error('invalid environment: set THREADLOG_MASTER_KEY_FILE or THREADLOG_MASTER_KEY, not both');
   }
@@ -151,6 +168,8 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     }
   }
   return {
+    kafkaSsl,
+    kafkaSasl,
     kafkaBrokers: (e.THREADLOG_KAFKA_BROKERS ?? `127.0.0.1:${e.THREADLOG_KAFKA_PORT}`).split(',').map((s) => s.trim()),
     mongoUrl: e.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${e.THREADLOG_MONGO_PORT}/`,
     mongoDb: e.THREADLOG_MONGO_DB,
@@ -171,6 +190,11 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     masterKey,
     previousMasterKeys,
   };
+}
+
+/** kafkajs' TLS and SASL settings as the environment gives them (nothing: plaintext, no auth) */
+export function kafkaSecurity(env: Pick<ThreadlogEnv, 'kafkaSsl' | 'kafkaSasl'>): { ssl?: { ca: Buffer[] } | true; sasl?: NonNullable<ThreadlogEnv['kafkaSasl']> } {
+  return { ...(env.kafkaSsl === undefined ? {} : { ssl: env.kafkaSsl }), ...(env.kafkaSasl === undefined ? {} : { sasl: env.kafkaSasl }) };
 }
 
 /** The Redis the environment names: a Cluster's nodes when given, else the URL. */

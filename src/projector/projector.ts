@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { createEventCodec, type EventCodec } from '../events/codec.ts';
 import type { ChunkAssemblerOptions } from '../events/chunks.ts';
-import { createKafkaClient, mapKafkaError } from '../kafka/client.ts';
+import { createKafkaClient, mapKafkaError, type KafkaClientOptions } from '../kafka/client.ts';
 import { checkpointsTopic, deadLetterTopic, ensureTopics, replicationWarnings } from '../kafka/topics.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { createProjectionStore, type ProjectionStore } from '../mongo/projection-store.ts';
@@ -41,6 +41,9 @@ export interface ProjectorOptions {
   /** a client of the caller's (never disconnected by us), or brokers to build our own */
   kafka?: Kafka;
   brokers?: string[];
+  /** TLS and SASL of the Kafka client we build, passed to kafkajs (`ssl: { ca }`, `sasl: { mechanism, username, password }`) */
+  kafkaSsl?: KafkaClientOptions['ssl'];
+  kafkaSasl?: KafkaClientOptions['sasl'];
   /** a database of the caller's client, or url + name for a client we create and close */
   db?: Db;
   mongoUrl?: string;
@@ -156,7 +159,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
   const groupId = o.groupId ?? `${o.topicPrefix}.projector.${o.generation}`;
   const log = o.logger.child({ component: 'projector', groupId });
   const metrics = createProjectorMetrics(o.registry ?? new Registry());
-  const kafka = o.kafka ?? createKafkaClient({ brokers: o.brokers!, clientId: o.clientId, logger: o.logger });
+  const kafka = o.kafka ?? createKafkaClient({ brokers: o.brokers!, clientId: o.clientId, logger: o.logger, ...(o.kafkaSsl === undefined ? {} : { ssl: o.kafkaSsl }), ...(o.kafkaSasl === undefined ? {} : { sasl: o.kafkaSasl }) });
 
   // Clients we create are ours to close; fail fast while a server is down so the back-off
   // (not a driver's internal wait) decides, and readiness says why.

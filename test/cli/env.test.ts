@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encryptionOptions, parseEnv, redisConnection, redisWhere } from '../../src/cli/env.ts';
+import { encryptionOptions, kafkaSecurity, parseEnv, redisConnection, redisWhere } from '../../src/cli/env.ts';
 import { localKeyId } from '../../src/crypto/key-provider.ts';
 
 describe('parseEnv', () => {
@@ -93,5 +93,17 @@ describe('parseEnv', () => {
     const env = parseEnv({ THREADLOG_REDIS_URL: 'rediss://u:p@cache:6380', THREADLOG_REDIS_TLS_CA_FILE: file });
     expect(redisConnection(env)).toEqual({ url: 'rediss://u:p@cache:6380', options: { tls: { ca: Buffer.from('-----BEGIN CERTIFICATE-----\n') } } });
     expect(() => parseEnv({ THREADLOG_REDIS_TLS_CA_FILE: path.join(dir, 'absent') })).toThrow(/THREADLOG_REDIS_TLS_CA_FILE: cannot read/);
+  });
+
+  it('takes Kafka TLS and SASL together; SASL turns TLS on; a partial SASL setting is refused', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'threadlog-env-'));
+    const file = path.join(dir, 'kafka-ca.crt');
+    writeFileSync(file, 'PEM');
+    const sasl = { THREADLOG_KAFKA_SASL_MECHANISM: 'scram-sha-256', THREADLOG_KAFKA_SASL_USERNAME: 'u', THREADLOG_KAFKA_SASL_PASSWORD: 'p' };
+    expect(kafkaSecurity(parseEnv({}))).toEqual({});
+    expect(kafkaSecurity(parseEnv({ ...sasl, THREADLOG_KAFKA_TLS_CA_FILE: file }))).toEqual({ ssl: { ca: [Buffer.from('PEM')] }, sasl: { mechanism: 'scram-sha-256', username: 'u', password: 'p' } });
+    expect(kafkaSecurity(parseEnv(sasl)).ssl).toBe(true);
+    expect(() => parseEnv({ THREADLOG_KAFKA_SASL_USERNAME: 'u' })).toThrow(/THREADLOG_KAFKA_SASL_MECHANISM, THREADLOG_KAFKA_SASL_USERNAME and THREADLOG_KAFKA_SASL_PASSWORD together/);
+    expect(() => parseEnv({ ...sasl, THREADLOG_KAFKA_SASL_MECHANISM: 'gssapi' })).toThrow(/THREADLOG_KAFKA_SASL_MECHANISM/);
   });
 });
