@@ -3,9 +3,10 @@
  * open before the service serves). Used by `threadlog health`, the test harness, and the
  * store's health().
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { configurationError } from './connection-errors.ts';
+import { KAFKA_SETTINGS } from './kafka/client.ts';
 import { REDIS_SETTINGS, assertRedisTopology, createRedisClient, describeRedis, isCluster } from './redis/client.ts';
 
 export interface ServiceEndpoints {
@@ -18,6 +19,9 @@ export interface ServiceEndpoints {
   redisClusterNatMap?: Record<string, { host: string; port: number }> | undefined;
   /** PEM of the CA that signed Redis' TLS certificate */
   redisTlsCa?: Buffer | undefined;
+  /** Kafka TLS and SASL, as kafkajs takes them */
+  kafkaSsl?: KafkaConfig['ssl'] | undefined;
+  kafkaSasl?: KafkaConfig['sasl'] | undefined;
 }
 
 export type ServiceName = 'kafka' | 'mongodb' | 'redis';
@@ -33,7 +37,7 @@ export async function probeServices(
   timeoutMs = 2000,
 ): Promise<Record<ServiceName, ProbeResult>> {
   const [kafka, mongodb, redis] = await Promise.all([
-    timed(() => probeKafka(ep.kafkaBrokers, timeoutMs)),
+    timed(() => probeKafka(ep, timeoutMs)),
     timed(() => probeMongo(ep.mongoUrl, timeoutMs)),
     timed(() => probeRedis(ep, timeoutMs)),
   ]);
@@ -50,10 +54,12 @@ async function timed(fn: () => Promise<void>): Promise<ProbeResult> {
   }
 }
 
-async function probeKafka(brokers: string[], timeoutMs: number): Promise<void> {
+async function probeKafka(ep: ServiceEndpoints, timeoutMs: number): Promise<void> {
   const kafka = new Kafka({
     clientId: 'threadlog-probe',
-    brokers,
+    brokers: ep.kafkaBrokers,
+    ...(ep.kafkaSsl === undefined ? {} : { ssl: ep.kafkaSsl }),
+    ...(ep.kafkaSasl === undefined ? {} : { sasl: ep.kafkaSasl }),
     logLevel: logLevel.NOTHING,
     connectionTimeout: timeoutMs,
     requestTimeout: timeoutMs,
@@ -63,6 +69,9 @@ async function probeKafka(brokers: string[], timeoutMs: number): Promise<void> {
   try {
     await admin.connect();
     await admin.describeCluster();
+  } catch (e) {
+    // a refused password or an untrusted certificate says so, naming the setting
+    throw configurationError('Kafka', ep.kafkaBrokers.join(','), e, KAFKA_SETTINGS) ?? e;
   } finally {
     await admin.disconnect();
   }

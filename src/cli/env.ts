@@ -4,6 +4,7 @@
  * Defaults point at the local stack started by infra/stack.sh.
  */
 import { readFileSync } from 'node:fs';
+import type { SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import { createLocalKeyProvider, parseMasterKey } from '../crypto/key-provider.ts';
 import { parseClusterNodes, type RedisConnectionOptions } from '../redis/client.ts';
@@ -56,7 +57,8 @@ export interface ThreadlogEnv {
   kafkaBrokers: string[];
   /** TLS to the brokers: true (system CAs) or the CA given in THREADLOG_KAFKA_TLS_CA_FILE; undefined: plaintext */
   kafkaSsl: { ca: Buffer[] } | true | undefined;
-  kafkaSasl: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } | undefined;
+  /** SASL (THREADLOG_KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD) */
+  kafkaSasl: SASLOptions | undefined;
   mongoUrl: string;
   mongoDb: string;
   redisUrl: string;
@@ -139,7 +141,7 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
     throw new Error('invalid environment: Kafka SASL needs THREADLOG_KAFKA_SASL_MECHANISM, THREADLOG_KAFKA_SASL_USERNAME and THREADLOG_KAFKA_SASL_PASSWORD together');
   }
   const kafkaSasl = e.THREADLOG_KAFKA_SASL_MECHANISM && e.THREADLOG_KAFKA_SASL_USERNAME && e.THREADLOG_KAFKA_SASL_PASSWORD
-    ? { mechanism: e.THREADLOG_KAFKA_SASL_MECHANISM, username: e.THREADLOG_KAFKA_SASL_USERNAME, password: e.THREADLOG_KAFKA_SASL_PASSWORD }
+    ? ({ mechanism: e.THREADLOG_KAFKA_SASL_MECHANISM, username: e.THREADLOG_KAFKA_SASL_USERNAME, password: e.THREADLOG_KAFKA_SASL_PASSWORD } as SASLOptions)
     : undefined;
   // SASL without TLS would send the password in the clear (PLAIN): TLS is on with SASL
   const kafkaSsl = e.THREADLOG_KAFKA_TLS_CA_FILE !== undefined ? { ca: [readPem(e.THREADLOG_KAFKA_TLS_CA_FILE, 'THREADLOG_KAFKA_TLS_CA_FILE')] } : kafkaSasl ? (true as const) : undefined;
@@ -193,7 +195,7 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
 }
 
 /** kafkajs' TLS and SASL settings as the environment gives them (nothing: plaintext, no auth) */
-export function kafkaSecurity(env: Pick<ThreadlogEnv, 'kafkaSsl' | 'kafkaSasl'>): { ssl?: { ca: Buffer[] } | true; sasl?: NonNullable<ThreadlogEnv['kafkaSasl']> } {
+export function kafkaSecurity(env: Pick<ThreadlogEnv, 'kafkaSsl' | 'kafkaSasl'>): { ssl?: { ca: Buffer[] } | true; sasl?: SASLOptions } {
   return { ...(env.kafkaSsl === undefined ? {} : { ssl: env.kafkaSsl }), ...(env.kafkaSasl === undefined ? {} : { sasl: env.kafkaSasl }) };
 }
 

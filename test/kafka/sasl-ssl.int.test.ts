@@ -12,6 +12,7 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { timelineCommand } from '../../src/cli/timeline.ts';
+import { probeServices } from '../../src/health.ts';
 import { createCheckpointStore, createProjector, isThreadlogError, type CheckpointStoreInput } from '../../src/index.ts';
 import type { TimelineRow } from '../../src/ops/timeline.ts';
 import { capture, stackEnv } from '../cli/helpers.ts';
@@ -145,6 +146,9 @@ describe('Kafka over SASL_SSL (SCRAM-SHA-256) with a certificate from our own CA
       const io = capture();
       expect(await timelineCommand(env, threadId, { json: true }, io)).toBe(0);
       expect(io.json<{ events: TimelineRow[] }>().events.map((r) => r.checkpointId)).toEqual([cp.id]);
+      // threadlog health from the same environment
+      expect((await probeServices(env)).kafka).toMatchObject({ ok: true });
+      expect((await probeServices({ ...env, kafkaSasl: sasl('wrong') })).kafka).toMatchObject({ ok: false, error: expect.stringContaining('refused our credentials') });
     } finally {
       await store.close();
       await projector.stop();
