@@ -3,7 +3,9 @@
  * (latest getTuple, put of a growing message list, putWrites of two writes) with NO projector
  * running, so own reads come from the write-through record and nothing else competes for the
  * CPU except Kafka. ThreadlogSaver against MemorySaver (the baseline: the same LangGraph
- * serializer, no I/O), interleaved repetitions, same run.
+ * serializer, no I/O) and ThreadlogSaver with encryption on (a data key per thread, every value
+ * and the metadata sealed: README "Security"), interleaved repetitions in a rotating order
+ * (a cell pays for the garbage the one before it left), same run.
  *
  * Run: npm run bench:client [-- --quick] [-- --pin]   (the local stack must run: npm run infra:up)
  * --threadlog-only: skip the MemorySaver cells (profiling: node --import tsx --cpu-prof bench/client.ts).
@@ -14,6 +16,7 @@
  * /proc, and of the servers), bench/results/client-<timestamp>.json.
  * Removes the topics and keys it created.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
@@ -22,7 +25,7 @@ import { MemorySaver, uuid6, type BaseCheckpointSaver, type Checkpoint } from '@
 import { Redis } from 'ioredis';
 import { parseEnv } from '../src/cli/env.ts';
 import { createKafkaClient } from '../src/kafka/client.ts';
-import { createCheckpointStore, ThreadlogSaver } from '../src/index.ts';
+import { createCheckpointStore, createLocalKeyProvider, ThreadlogSaver } from '../src/index.ts';
 import { cpuDelta, projectionServerPids, snapshot, stackPids } from './suite/cpu.ts';
 import { checkPinnable, pin } from './suite/pin.ts';
 
@@ -32,14 +35,16 @@ const pinMode = process.argv.includes('--pin');
 const MODES = pinMode ? (['shared', 'pinned'] as const) : (['shared'] as const);
 type Mode = (typeof MODES)[number];
 // --threadlog-only: no MemorySaver cells, for a CPU profile of the saver alone
-const SAVERS = process.argv.includes('--threadlog-only') ? (['ThreadlogSaver'] as const) : (['ThreadlogSaver', 'MemorySaver'] as const);
+const ALL = ['ThreadlogSaver', 'ThreadlogSaver+encryption', 'MemorySaver'] as const;
+type Label = (typeof ALL)[number];
+const SAVERS: readonly Label[] = process.argv.includes('--threadlog-only') ? ['ThreadlogSaver'] : ALL;
 const SIZES = quick ? [{ threads: 10, steps: 30 }, { threads: 100, steps: 10 }] : [{ threads: 10, steps: 100 }, { threads: 100, steps: 30 }];
 const env = parseEnv();
 const root = path.resolve(import.meta.dirname, '..');
 const prefix = `benchcli${Date.now().toString(36)}`;
 
 interface Cell {
-  saver: 'ThreadlogSaver' | 'MemorySaver';
+  saver: Label;
   mode: Mode;
   threads: number;
   steps: number;
@@ -108,7 +113,7 @@ async function loop(saver: BaseCheckpointSaver, label: Cell['saver'], mode: Mode
 
 async function main(): Promise<void> {
   if (pinMode) checkPinnable();
-  const store = await createCheckpointStore({
+  const options = {
     kafka: { brokers: env.kafkaBrokers },
     mongo: { url: env.mongoUrl },
     redis: { url: env.redisUrl },
@@ -116,18 +121,20 @@ async function main(): Promise<void> {
     topicPrefix: prefix,
     redisKeyPrefix: `${prefix}:`,
     partitions: env.partitions,
-  });
+  };
+  const store = await createCheckpointStore(options);
+  const encrypted = await createCheckpointStore({ ...options, encryption: { keyProvider: createLocalKeyProvider(randomBytes(32)) } });
+  const saverFor = (label: Label): BaseCheckpointSaver =>
+    label === 'ThreadlogSaver' ? new ThreadlogSaver({ store }) : label === 'ThreadlogSaver+encryption' ? new ThreadlogSaver({ store: encrypted }) : new MemorySaver();
   const cells: Cell[] = [];
   try {
     // warm-up: JIT, connections, the topic's leaders
-    await loop(new ThreadlogSaver({ store }), 'ThreadlogSaver', 'shared', 20, 10, 0, 'warm');
-    await loop(new MemorySaver(), 'MemorySaver', 'shared', 20, 10, 0, 'warm');
+    for (const label of SAVERS) await loop(saverFor(label), label, 'shared', 20, 10, 0, `warm-${ALL.indexOf(label)}`);
     for (let rep = 1; rep <= REPS; rep++) {
       for (const mode of MODES) {
         for (const { threads, steps } of SIZES) {
-          for (const label of SAVERS) {
-            const saver = label === 'ThreadlogSaver' ? new ThreadlogSaver({ store }) : new MemorySaver();
-            const cell = await loop(saver, label, mode, threads, steps, rep, `r${rep}-${mode}-${threads}`);
+          for (const label of SAVERS.map((_, i) => SAVERS[(i + rep - 1) % SAVERS.length]!)) {
+            const cell = await loop(saverFor(label), label, mode, threads, steps, rep, `r${rep}-${mode}-${threads}-${ALL.indexOf(label)}`);
             cells.push(cell);
             process.stderr.write(`rep ${rep} ${mode} ${label} ${threads}x${steps}: ${cell.stepsPerSec.toFixed(0)} steps/s, ${(cell.cpuMsPerStep * 1000).toFixed(0)} µs CPU/step (servers ${(cell.serversCpuMsPerStep * 1000).toFixed(0)} µs)\n`);
           }
@@ -136,6 +143,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await store.close();
+    await encrypted.close();
     const kafka = createKafkaClient({ brokers: env.kafkaBrokers, clientId: 'bench-client' });
     const admin = kafka.admin();
     await admin.connect();
@@ -165,10 +173,21 @@ async function main(): Promise<void> {
     }
   }
   console.log(table.toString());
+  // what encryption costs the agent process: CPU per step, encrypted ÷ plain, per size and cores
+  const encryption = SAVERS.includes('ThreadlogSaver+encryption')
+    ? MODES.flatMap((mode) =>
+        SIZES.map(({ threads, steps }) => {
+          const cpu = (label: Label) => median(cells.filter((c) => c.saver === label && c.threads === threads && c.mode === mode).map((c) => c.cpuMsPerStep));
+          const sps = (label: Label) => median(cells.filter((c) => c.saver === label && c.threads === threads && c.mode === mode).map((c) => c.stepsPerSec));
+          return { mode, threads, steps, cpuMsPerStepPlain: cpu('ThreadlogSaver'), cpuMsPerStepEncrypted: cpu('ThreadlogSaver+encryption'), cpuRatio: cpu('ThreadlogSaver+encryption') / cpu('ThreadlogSaver'), stepsPerSecRatio: sps('ThreadlogSaver+encryption') / sps('ThreadlogSaver') };
+        }),
+      )
+    : [];
+  for (const e of encryption) console.log(`encryption, ${e.mode}, ${e.threads} × ${e.steps}: CPU per step ×${e.cpuRatio.toFixed(3)} (${e.cpuMsPerStepPlain.toFixed(3)} → ${e.cpuMsPerStepEncrypted.toFixed(3)} ms), steps/s ×${e.stepsPerSecRatio.toFixed(3)}`);
   const dir = path.join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `client-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ quick, pin: pinMode, reps: REPS, machine: { cpus: cpus().length, model: cpus()[0]?.model }, summary: rows, cells, at: new Date().toISOString() }, null, 1));
+  writeFileSync(file, JSON.stringify({ quick, pin: pinMode, reps: REPS, machine: { cpus: cpus().length, model: cpus()[0]?.model }, summary: rows, encryption, cells, at: new Date().toISOString() }, null, 1));
   console.log(`written ${path.relative(root, file)}`);
 }
 

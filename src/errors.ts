@@ -36,6 +36,21 @@ export const errorCodes = [
   'redis-unavailable',
   'closed',
   'timeout',
+  // encryption and erasure (docs/security.md)
+  // eraseThread or key rotation without encryption configured: the message names the setting
+  'encryption-disabled',
+  // a save to an erased thread (its key is destroyed; a new thread id is needed)
+  'thread-erased',
+  // sealed data of a thread that has no key in the key store (lost, or another database)
+  'missing-thread-key',
+  // a thread key wrapped by a master key this process does not have, or that does not unwrap
+  'wrong-master-key',
+  // the operation needs another projection layout (erasure: layout 2)
+  'unsupported-layout',
+  // a service refused our credentials (wrong user or password, an ACL that forbids us): configuration, not an outage
+  'auth-failed',
+  // a service's TLS certificate is not trusted (unknown CA, wrong host name, expired)
+  'tls-untrusted',
 ] as const;
 
 export type ThreadlogErrorCode = (typeof errorCodes)[number];

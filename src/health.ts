@@ -3,9 +3,11 @@
  * open before the service serves). Used by `threadlog health`, the test harness, and the
  * store's health().
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { MongoClient } from 'mongodb';
-import { assertRedisTopology, createRedisClient, describeRedis, isCluster } from './redis/client.ts';
+import { configurationError } from './connection-errors.ts';
+import { KAFKA_SETTINGS } from './kafka/client.ts';
+import { REDIS_SETTINGS, assertRedisTopology, createRedisClient, describeRedis, isCluster } from './redis/client.ts';
 
 export interface ServiceEndpoints {
   kafkaBrokers: string[];
@@ -15,6 +17,11 @@ export interface ServiceEndpoints {
   redisClusterNodes?: string[] | undefined;
   /** announced address -> reachable address, for a cluster behind NAT */
   redisClusterNatMap?: Record<string, { host: string; port: number }> | undefined;
+  /** PEM of the CA that signed Redis' TLS certificate */
+  redisTlsCa?: Buffer | undefined;
+  /** Kafka TLS and SASL, as kafkajs takes them */
+  kafkaSsl?: KafkaConfig['ssl'] | undefined;
+  kafkaSasl?: KafkaConfig['sasl'] | undefined;
 }
 
 export type ServiceName = 'kafka' | 'mongodb' | 'redis';
@@ -30,7 +37,7 @@ export async function probeServices(
   timeoutMs = 2000,
 ): Promise<Record<ServiceName, ProbeResult>> {
   const [kafka, mongodb, redis] = await Promise.all([
-    timed(() => probeKafka(ep.kafkaBrokers, timeoutMs)),
+    timed(() => probeKafka(ep, timeoutMs)),
     timed(() => probeMongo(ep.mongoUrl, timeoutMs)),
     timed(() => probeRedis(ep, timeoutMs)),
   ]);
@@ -47,10 +54,12 @@ async function timed(fn: () => Promise<void>): Promise<ProbeResult> {
   }
 }
 
-async function probeKafka(brokers: string[], timeoutMs: number): Promise<void> {
+async function probeKafka(ep: ServiceEndpoints, timeoutMs: number): Promise<void> {
   const kafka = new Kafka({
     clientId: 'threadlog-probe',
-    brokers,
+    brokers: ep.kafkaBrokers,
+    ...(ep.kafkaSsl === undefined ? {} : { ssl: ep.kafkaSsl }),
+    ...(ep.kafkaSasl === undefined ? {} : { sasl: ep.kafkaSasl }),
     logLevel: logLevel.NOTHING,
     connectionTimeout: timeoutMs,
     requestTimeout: timeoutMs,
@@ -60,6 +69,9 @@ async function probeKafka(brokers: string[], timeoutMs: number): Promise<void> {
   try {
     await admin.connect();
     await admin.describeCluster();
+  } catch (e) {
+    // a refused password or an untrusted certificate says so, naming the setting
+    throw configurationError('Kafka', ep.kafkaBrokers.join(','), e, KAFKA_SETTINGS) ?? e;
   } finally {
     await admin.disconnect();
   }
@@ -76,15 +88,20 @@ async function probeMongo(url: string, timeoutMs: number): Promise<void> {
 }
 
 async function probeRedis(ep: ServiceEndpoints, timeoutMs: number): Promise<void> {
-  const target = ep.redisClusterNodes?.length ? { clusterNodes: ep.redisClusterNodes, clusterOptions: { clusterRetryStrategy: () => null, ...(ep.redisClusterNatMap ? { natMap: ep.redisClusterNatMap } : {}) } } : { url: ep.redisUrl };
+  const tls = ep.redisTlsCa === undefined ? {} : { options: { tls: { ca: ep.redisTlsCa } } };
+  const target = ep.redisClusterNodes?.length ? { clusterNodes: ep.redisClusterNodes, ...tls, clusterOptions: { clusterRetryStrategy: () => null, ...(ep.redisClusterNatMap ? { natMap: ep.redisClusterNatMap } : {}) } } : { url: ep.redisUrl, ...tls };
   const redis = createRedisClient(target, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
-  // the failure surfaces through connect(); without a listener ioredis also prints it
-  redis.on('error', () => undefined);
+  // the failure surfaces through connect() as "Connection is closed"; its reason in the first 'error' event
+  let first: unknown;
+  redis.on('error', (e: unknown) => void (first ??= e));
   let timer: NodeJS.Timeout | undefined;
   try {
-    // a Cluster's connect() waits for every slot to be served: bound it like the rest
+    // a Cluster's connect() waits for every slot to be served: bound it like the rest;
+    // a wrong password or an untrusted certificate is said as such, naming the setting
     await Promise.race([
-      redis.connect(),
+      redis.connect().catch((e: unknown) => {
+        throw configurationError('Redis', describeRedis(target), first ?? e, REDIS_SETTINGS) ?? first ?? e;
+      }),
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
     ]);
     await redis.ping();

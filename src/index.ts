@@ -4,6 +4,7 @@ export {
   defaultCheckpointStoreOptions,
   type CheckpointStoreInput,
   type CheckpointStoreOptions,
+  type EncryptionOptions,
   type KafkaConnectionOptions,
   type MongoConnectionOptions,
   type RedisConnectionOptions,
@@ -20,6 +21,7 @@ export type {
   PendingWrite,
   Receipt,
   ThreadDeletedEvent,
+  ThreadErasedEvent,
   ThreadlogEvent,
   TypedValue,
   WritesEvent,
@@ -27,3 +29,4 @@ export type {
 export { createProjector, defaultProjectorOptions, type Projector, type ProjectorOptions } from './projector/index.ts';
 export { silentLogger, type Logger } from './logger.ts';
 export { ThreadlogSaver, type ThreadlogSaverOptions } from './langgraph/saver.ts';
+export { createLocalKeyProvider, parseMasterKey, type KeyProvider, type WrapContext } from './crypto/key-provider.ts';

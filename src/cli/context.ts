@@ -12,7 +12,7 @@ import { createKafkaClient } from '../kafka/client.ts';
 import { checkpointsTopic } from '../kafka/topics.ts';
 import { readThreadLog, type ThreadLog } from '../kafka/thread-reader.ts';
 import { createProjectionStore, type ProjectionStore } from '../mongo/projection-store.ts';
-import type { ThreadlogEnv } from './env.ts';
+import { kafkaSecurity, type ThreadlogEnv } from './env.ts';
 
 export interface Output {
   out(s: string): void;
@@ -58,7 +58,7 @@ export function createCommandContext(env: ThreadlogEnv): CommandContext {
     env,
     topic,
     codec,
-    kafka: () => (kafka ??= createKafkaClient({ brokers: env.kafkaBrokers, clientId: 'threadlog-cli', connectionTimeoutMs: 3_000, retry: { retries: 2, initialRetryTime: 200 } })),
+    kafka: () => (kafka ??= createKafkaClient({ brokers: env.kafkaBrokers, clientId: 'threadlog-cli', connectionTimeoutMs: 3_000, retry: { retries: 2, initialRetryTime: 200 }, ...kafkaSecurity(env) })),
     async db() {
       if (db) return db;
       const client = new MongoClient(env.mongoUrl, { serverSelectionTimeoutMS: 3_000, connectTimeoutMS: 3_000 });

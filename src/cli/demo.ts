@@ -17,7 +17,7 @@ import { buildSupportAgent, userTurn } from '../../examples/support-agent.ts';
 import { createCheckpointStore } from '../index.ts';
 import { ThreadlogSaver } from '../langgraph/saver.ts';
 import type { CheckpointStore } from '../store/types.ts';
-import { redisConnection, type ThreadlogEnv } from './env.ts';
+import { encryptionOptions, redisConnection, type ThreadlogEnv } from './env.ts';
 import { runStackScript } from './stack.ts';
 
 export interface DemoOptions {
@@ -91,6 +91,7 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
       partitions: env.partitions,
       generation: env.generation,
       redisKeyPrefix: env.redisPrefix,
+      encryption: encryptionOptions(env),
       registry,
       // the first reads wait for the projector process to join its group
       readTimeoutMs: 30_000,

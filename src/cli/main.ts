@@ -9,6 +9,7 @@ import { registerImport } from './import.ts';
 import { registerRebuild } from './rebuild.ts';
 import { registerOperatorCommands } from './operator-commands.ts';
 import { registerUi } from './ui.ts';
+import { registerSecurityCommands } from './security.ts';
 
 const program = new Command()
   .name('threadlog')
@@ -62,6 +63,7 @@ registerOperatorCommands(program);
 registerImport(program);
 registerRebuild(program);
 registerUi(program);
+registerSecurityCommands(program);
 
 program.parseAsync().catch((e: unknown) => {
   process.stderr.write(`threadlog: ${e instanceof Error ? e.message : String(e)}\n`);

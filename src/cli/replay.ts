@@ -5,8 +5,12 @@
  */
 import { inspect } from 'node:util';
 import { ThreadlogError } from '../errors.ts';
+import { isThreadEnd } from '../events/types.ts';
 import { createAppender } from '../kafka/appender.ts';
+import { sealEvent } from '../crypto/seal.ts';
+import { openThreadLog } from '../ops/open-log.ts';
 import { forkEvents, replayThread } from '../ops/replay.ts';
+import { threadKeysFromEnv } from './security.ts';
 import { parseLogPoint } from '../ops/timeline.ts';
 import { runCommand, serviceError, type Output } from './context.ts';
 import type { ThreadlogEnv } from './env.ts';
@@ -21,7 +25,10 @@ export interface ReplayOptions {
 export async function replayCommand(env: ThreadlogEnv, threadId: string, opts: ReplayOptions, io: Output): Promise<number> {
   return runCommand(env, io, async (ctx) => {
     const log = await ctx.readThread(threadId, io);
-    const state = await replayThread(log.events, parseLogPoint(opts.to), opts.ns ?? '', ctx.codec);
+    // encrypted threads are opened with the master key from the environment; erased ones refused
+    const keys = env.masterKey === undefined ? undefined : threadKeysFromEnv(env, await ctx.db());
+    const events = await openThreadLog(threadId, log.events, keys);
+    const state = await replayThread(events, parseLogPoint(opts.to), opts.ns ?? '', ctx.codec);
     let written: { threadId: string; receipts: Array<{ partition: number; offset: string }> } | undefined;
     if (opts.into !== undefined) {
       const into = opts.into;
@@ -29,7 +36,7 @@ export async function replayCommand(env: ThreadlogEnv, threadId: string, opts: R
         if (e instanceof ThreadlogError && e.code === 'not-found') return undefined;
         throw e;
       });
-      const live = existing?.events.filter((e, i, all) => !all.slice(i).some((x) => x.event.type === 'thread-deleted')) ?? [];
+      const live = existing?.events.filter((e, i, all) => !all.slice(i).some((x) => isThreadEnd(x.event))) ?? [];
       if (live.length > 0) throw new ThreadlogError('invalid-options', `thread ${into} already has ${live.length} events in ${ctx.topic}; pick a new thread id for --into (or delete ${into} first)`);
       const admin = ctx.kafka().admin();
       let partitions: number;
@@ -43,10 +50,11 @@ export async function replayCommand(env: ThreadlogEnv, threadId: string, opts: R
       }
       const appender = createAppender({ kafka: ctx.kafka(), topic: ctx.topic, partitions });
       try {
-        const events = await forkEvents(state, into, ctx.codec);
         const receipts = [];
         // in order: the checkpoint before its writes
-        for (const e of events) receipts.push(await appender.append(await ctx.codec.encode(e)));
+        // with encryption on, the fork is sealed with its own thread's key like any new event
+        const key = keys === undefined ? undefined : await keys.forWrite(into);
+        for (const e of await forkEvents(state, into, ctx.codec)) receipts.push(await appender.append(await ctx.codec.encode(key === undefined ? e : sealEvent(e, key))));
         written = { threadId: into, receipts: receipts.map((r) => ({ partition: r.partition, offset: r.offset })) };
       } finally {
         await appender.close();

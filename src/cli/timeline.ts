@@ -1,6 +1,6 @@
 /** `threadlog timeline <thread>`: the thread's events in log order, read from Kafka (not the projection). */
 import Table from 'cli-table3';
-import { parseLogPoint, selectEvents, timelineRow } from '../ops/timeline.ts';
+import { erasureRow, parseLogPoint, selectEvents, timelineRow } from '../ops/timeline.ts';
 import { runCommand, type Output } from './context.ts';
 import type { ThreadlogEnv } from './env.ts';
 
@@ -22,8 +22,9 @@ export async function timelineCommand(env: ThreadlogEnv, threadId: string, opts:
       ...(opts.to === undefined ? {} : { to: parseLogPoint(opts.to) }),
     });
     const rows = events.map(timelineRow);
+    const erased = erasureRow(log.events);
     if (opts.json) {
-      io.out(JSON.stringify({ threadId, topic: log.topic, partition: log.partition, endOffset: log.endOffset, events: rows, unreadable: log.unreadable }, null, 2) + '\n');
+      io.out(JSON.stringify({ threadId, topic: log.topic, partition: log.partition, endOffset: log.endOffset, ...(erased ? { erased } : {}), events: rows, unreadable: log.unreadable }, null, 2) + '\n');
       return 0;
     }
     const table = new Table({ head: ['time', 'event', 'ns', 'checkpoint', 'parent', 'step', 'source', 'channels written', 'pending writes', 'bytes', 'offset'] });
@@ -34,15 +35,17 @@ export async function timelineCommand(env: ThreadlogEnv, threadId: string, opts:
         r.checkpointNs ?? '',
         short(r.checkpointId),
         short(r.parentCheckpointId),
-        r.step ?? '',
-        r.source ?? '',
+        r.sealed ? '(sealed)' : (r.step ?? ''),
+        r.sealed ? '(sealed)' : (r.source ?? ''),
         r.channels.join(', '),
         r.writes.join(', '),
         r.bytes,
         `${r.partition}:${r.offset}`,
       ]);
     }
-    io.out(`${threadId}: ${rows.length} of ${log.events.length} events, ${log.topic} partition ${log.partition}\n${table.toString()}\n`);
+    io.out(`${threadId}: ${rows.length} of ${log.events.length} events, ${log.topic} partition ${log.partition}\n`);
+    if (erased) io.out(`ERASED at ${erased.time} (event at ${erased.partition}:${erased.offset}): its key is destroyed, only ids, times and sizes remain\n`);
+    io.out(`${table.toString()}\n`);
     for (const u of log.unreadable) io.err(`unreadable record at offset ${u.offset}: ${u.reason}: ${u.message}\n`);
     return 0;
   });

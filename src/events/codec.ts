@@ -7,7 +7,7 @@ import { JsonPlusSerializer, type SerializerProtocol } from '@langchain/langgrap
 import { compress, decompress } from '@mongodb-js/zstd';
 import { ThreadlogError } from '../errors.ts';
 import { buildEnvelope, envelopeSchema, parseEnvelope } from './envelope.ts';
-import { SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, type ThreadlogEvent, type TypedValue } from './types.ts';
+import { SUPPORTED_SCHEMA_VERSIONS, isSealedValue, schemaFor, type ThreadlogEvent, type TypedValue } from './types.ts';
 import {
   defaultValidationOptions,
   isEventType,
@@ -105,6 +105,19 @@ function checkOptions(o: EventCodecOptions): void {
   }
 }
 
+/** bytes of an event's sealed values and fields (encrypted: incompressible) */
+function sealedBytes(event: ThreadlogEvent): number {
+  const of = (tv: TypedValue): number => (isSealedValue(tv) ? tv.value.byteLength : 0);
+  switch (event.type) {
+    case 'checkpoint':
+      return (event.sealed === undefined ? 0 : event.sealed.value.byteLength) + event.values.reduce((n, v) => n + (v.kind === 'snapshot' ? of(v.value) : v.items.reduce((m, it) => m + of(it), 0)), 0);
+    case 'writes':
+      return event.writes.reduce((n, w) => n + of(w.value), 0);
+    default:
+      return 0;
+  }
+}
+
 export function createEventCodec(options: Partial<EventCodecOptions> = {}): EventCodec {
   const o: EventCodecOptions = { ...defaultEventCodecOptions, ...options };
   checkOptions(o);
@@ -114,7 +127,8 @@ export function createEventCodec(options: Partial<EventCodecOptions> = {}): Even
     const envelope = buildEnvelope(event);
     let stored: Buffer = envelope;
     let encoding: Encoding = 'identity';
-    if (envelope.length > o.compressionThreshold) {
+    // sealed values are ciphertext, which does not compress: only the rest of the envelope counts
+    if (envelope.length - sealedBytes(event) > o.compressionThreshold) {
       const compressed = await compress(envelope, o.zstdLevel);
       // incompressible values (images, already-compressed blobs) stay as they are
       if (compressed.length < envelope.length) {
@@ -129,7 +143,7 @@ export function createEventCodec(options: Partial<EventCodecOptions> = {}): Even
     }
     const headers: Record<string, string> = {
       [headerNames.type]: event.type,
-      [headerNames.schema]: String(SCHEMA_VERSION),
+      [headerNames.schema]: String(schemaFor(event)),
       [headerNames.encoding]: encoding,
       [headerNames.eventId]: event.eventId,
       [headerNames.crc32]: crc32Hex(stored),
@@ -218,6 +232,7 @@ export function createEventCodec(options: Partial<EventCodecOptions> = {}): Even
     decode: async (record) => (await decodeWithRaw(record)).event,
     serialize: (value) => serializeValue(o.serializer, value),
     deserialize: async (tv) => {
+      if (isSealedValue(tv)) throw sealedWithoutKey();
       try {
         return await o.serializer.loadsTyped(tv.type, tv.value);
       } catch (cause) {
@@ -265,3 +280,8 @@ export function storedBytes(record: RawRecord): Buffer {
   return value;
 }
 
+
+/** What a reader without the thread's key says of an encrypted value, instead of wrong data. */
+export function sealedWithoutKey(): ThreadlogError {
+  return new ThreadlogError('encryption-disabled', 'this value is encrypted (sealed with its thread\'s data key) and this reader has no master key: configure encryption (the store option `encryption`; THREADLOG_MASTER_KEY_FILE or THREADLOG_MASTER_KEY for the CLI)');
+}

@@ -20,7 +20,8 @@
 import type { SerializerProtocol } from '@langchain/langgraph-checkpoint';
 import { JsonPlusSerializer } from '@langchain/langgraph-checkpoint';
 import { ThreadlogError } from '../errors.ts';
-import type { ChannelValue, ChannelVersion, TypedValue } from './types.ts';
+import { isSealedValue, type ChannelValue, type ChannelVersion, type TypedValue } from './types.ts';
+import { sealedWithoutKey } from './codec.ts';
 import { serializeValue } from './validate.ts';
 import { appendedElements, concatJsonArray, countJsonElements, isJsonArray, splitJsonElements } from './json-list.ts';
 
@@ -377,6 +378,7 @@ function broken(message: string, details?: Record<string, unknown>): ThreadlogEr
 }
 
 async function load(serializer: SerializerProtocol, tv: TypedValue): Promise<unknown> {
+  if (isSealedValue(tv)) throw sealedWithoutKey();
   try {
     return await serializer.loadsTyped(tv.type, tv.value);
   } catch (cause) {

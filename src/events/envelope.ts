@@ -5,9 +5,12 @@
  * bytes and two passes over every value, and values are most of an event's size.
  *
  *   0..2  "TLE"   3  schema version   4..7  JSON length (u32 BE)   8..  JSON   then blobs
+ *
+ * The schema byte is the oldest schema that can carry the event (types.ts `schemaFor`): 3 for
+ * sealed (encrypted) events and erasures, 2 otherwise.
  */
 import { ThreadlogError, isThreadlogError } from '../errors.ts';
-import { SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, type ChannelValue, type ThreadlogEvent, type TypedValue } from './types.ts';
+import { SUPPORTED_SCHEMA_VERSIONS, schemaFor, type ChannelValue, type ThreadlogEvent, type TypedValue } from './types.ts';
 import { validateEvent, type ValidationOptions } from './validate.ts';
 
 export const ENVELOPE_MAGIC = Buffer.from('TLE', 'latin1');
@@ -42,7 +45,7 @@ export function buildEnvelope(event: ThreadlogEvent): Buffer {
   const jsonBytes = Buffer.byteLength(json, 'utf8');
   const buf = Buffer.allocUnsafe(ENVELOPE_PRELUDE_BYTES + jsonBytes + blobBytes);
   ENVELOPE_MAGIC.copy(buf, 0);
-  buf[3] = SCHEMA_VERSION;
+  buf[3] = schemaFor(event);
   buf.writeUInt32BE(jsonBytes, 4);
   buf.write(json, ENVELOPE_PRELUDE_BYTES, 'utf8');
   let pos = ENVELOPE_PRELUDE_BYTES + jsonBytes;
@@ -64,7 +67,8 @@ function toDocument(event: ThreadlogEvent, ref: (tv: TypedValue) => BlobRef): Re
         parentCheckpointId: event.parentCheckpointId ?? null,
         // v2: the header's id is the event's checkpointId (validated), written once
         checkpoint: withoutId(event.checkpoint),
-        metadata: event.metadata,
+        // schema 3: a sealed event's metadata is inside `sealed`, nothing of it in clear
+        ...(event.sealed === undefined ? { metadata: event.metadata } : { sealed: ref(event.sealed) }),
         values: event.values.map((cv) =>
           cv.kind === 'snapshot'
             ? { kind: cv.kind, channel: cv.channel, version: cv.version, value: ref(cv.value) }
@@ -92,6 +96,7 @@ function toDocument(event: ThreadlogEvent, ref: (tv: TypedValue) => BlobRef): Re
         writes: event.writes.map((w) => ({ idx: w.idx, channel: w.channel, value: ref(w.value) })),
       };
     case 'thread-deleted':
+    case 'thread-erased':
       return base;
   }
 }
@@ -184,7 +189,8 @@ function fromDocument(doc: unknown, blob: (r: unknown) => TypedValue, schema: nu
         parentCheckpointId: d.parentCheckpointId === null ? undefined : (d.parentCheckpointId as string | undefined),
         // v1 wrote the header's id; v2 leaves it to checkpointId
         checkpoint: (schema >= 2 ? withId(d.checkpoint, d.checkpointId) : d.checkpoint) as never,
-        metadata: d.metadata as Record<string, unknown>,
+        // schema 3: sealed metadata (and header fields) instead of clear ones
+        ...(schema >= 3 && d.sealed !== undefined ? { metadata: {}, sealed: blob(d.sealed) } : { metadata: d.metadata as Record<string, unknown> }),
         values: list(d.values, 'values').map((v): ChannelValue => {
           const cv = v as Record<string, unknown>;
           if (cv?.kind === 'append') {
@@ -218,6 +224,9 @@ function fromDocument(doc: unknown, blob: (r: unknown) => TypedValue, schema: nu
       };
     case 'thread-deleted':
       return { type: 'thread-deleted', ...base };
+    case 'thread-erased':
+      if (schema < 3) throw corrupt(`a thread-erased event needs schema 3, the envelope says ${schema}`);
+      return { type: 'thread-erased', ...base };
     default:
       throw new ThreadlogError('unknown-event-type', `unknown event type ${JSON.stringify(d.type)} in envelope`);
   }

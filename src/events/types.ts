@@ -6,13 +6,23 @@
  * `SerializerProtocol.dumpsTyped` (type tag such as "json" or "bytes", then the bytes).
  */
 
-/** the schema this writer produces */
-export const SCHEMA_VERSION = 2;
+/**
+ * The newest schema this writer produces. An event that needs nothing of schema 3 (nothing
+ * sealed, not an erasure) is still written as schema 2, so readers of schema 2 keep reading
+ * a log written without encryption (`schemaFor`).
+ */
+export const SCHEMA_VERSION = 3;
 /** the schemas readers decode (the log is forever: v1 events stay readable) */
-export const SUPPORTED_SCHEMA_VERSIONS: readonly number[] = [1, 2];
+export const SUPPORTED_SCHEMA_VERSIONS: readonly number[] = [1, 2, 3];
 
-export const eventTypes = ['checkpoint', 'writes', 'thread-deleted'] as const;
+export const eventTypes = ['checkpoint', 'writes', 'thread-deleted', 'thread-erased'] as const;
 export type EventType = (typeof eventTypes)[number];
+
+/**
+ * Sealed values (docs/events.md, "Encryption"): the type tag of a value encrypted with its
+ * thread's data key is this prefix followed by the serializer's own tag, e.g. `sealed:json`.
+ */
+export const SEALED_TYPE_PREFIX = 'sealed:';
 
 /** LangGraph channel versions are numbers or strings (`getNextVersion` decides). */
 export type ChannelVersion = number | string;
@@ -86,6 +96,12 @@ export interface CheckpointEvent extends EventBase {
   metadata: CheckpointMetadata;
   /** only the channels whose versions are new in this save (LangGraph's `newVersions`) */
   values: ChannelValue[];
+  /**
+   * schema 3, encrypted events: the sealed JSON `{"metadata": …, "checkpoint": {…}}` — the
+   * metadata and every header field other than `v`, `id`, `ts`, `channel_versions` and
+   * `versions_seen`. When present, `metadata` is `{}` and the header holds only those fields.
+   */
+  sealed?: TypedValue;
 }
 
 export interface PendingWrite {
@@ -107,7 +123,42 @@ export interface ThreadDeletedEvent extends EventBase {
   type: 'thread-deleted';
 }
 
-export type ThreadlogEvent = CheckpointEvent | WritesEvent | ThreadDeletedEvent;
+/**
+ * schema 3: the thread was erased — its data key destroyed, so every sealed byte of it in the
+ * log is unreadable. Like a delete, and more: no event of the thread, before or after it, is
+ * ever projected again.
+ */
+export interface ThreadErasedEvent extends EventBase {
+  type: 'thread-erased';
+}
+
+export type ThreadlogEvent = CheckpointEvent | WritesEvent | ThreadDeletedEvent | ThreadErasedEvent;
+
+/** the events that end a thread's history (a delete, an erasure): they carry no namespace */
+export type ThreadEndEvent = ThreadDeletedEvent | ThreadErasedEvent;
+
+export function isThreadEnd(e: ThreadlogEvent): e is ThreadEndEvent {
+  return e.type === 'thread-deleted' || e.type === 'thread-erased';
+}
+
+export const isSealedValue = (tv: TypedValue): boolean => tv.type.startsWith(SEALED_TYPE_PREFIX);
+
+/** whether an event uses anything of schema 3 (sealed fields or values, an erasure) */
+export function needsSchema3(e: ThreadlogEvent): boolean {
+  switch (e.type) {
+    case 'thread-erased':
+      return true;
+    case 'thread-deleted':
+      return false;
+    case 'checkpoint':
+      return e.sealed !== undefined || e.values.some((v) => (v.kind === 'snapshot' ? isSealedValue(v.value) : v.items.some(isSealedValue)));
+    case 'writes':
+      return e.writes.some((w) => isSealedValue(w.value));
+  }
+}
+
+/** the schema an event is written in: the oldest that can carry it */
+export const schemaFor = (e: ThreadlogEvent): 2 | 3 => (needsSchema3(e) ? 3 : 2);
 
 /** Where an event landed in the log. Offsets are decimal strings (Kafka offsets are int64). */
 export interface LogPosition {

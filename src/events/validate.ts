@@ -7,6 +7,7 @@ import type { SerializerProtocol } from '@langchain/langgraph-checkpoint';
 import { ThreadlogError, type ThreadlogErrorCode } from '../errors.ts';
 import {
   eventTypes,
+  SEALED_TYPE_PREFIX,
   type ChannelValue,
   type ChannelVersion,
   type CheckpointEvent,
@@ -153,6 +154,11 @@ function validateCheckpointEvent(e: CheckpointEvent, options: ValidationOptions)
   if (e.parentCheckpointId != null) validateCheckpointId(e.parentCheckpointId, options);
   validateCheckpointHeader(e.checkpoint, e.checkpointId);
   if (!isPlainRecord(e.metadata)) fail('invalid-checkpoint', `metadata must be an object, got ${typeOf(e.metadata)}`);
+  if (e.sealed !== undefined) {
+    validateTypedValue(e.sealed, 'sealed');
+    if (!e.sealed.type.startsWith(SEALED_TYPE_PREFIX)) fail('invalid-checkpoint', `sealed fields must be a sealed value (type "${SEALED_TYPE_PREFIX}…"), got type "${e.sealed.type}"`);
+    if (Object.keys(e.metadata).length > 0) fail('invalid-checkpoint', 'an event with sealed fields carries its metadata inside them: metadata must be {}');
+  }
   if (!Array.isArray(e.values)) fail('invalid-checkpoint', 'values must be an array');
   const seen = new Set<string>();
   for (let i = 0; i < e.values.length; i++) {
@@ -238,6 +244,8 @@ export async function serializeValue(serializer: SerializerProtocol, value: unkn
   if (typeof type !== 'string' || type.length === 0 || !(bytes instanceof Uint8Array)) {
     fail('not-serializable', `the serializer returned no [type, Uint8Array] pair for ${what}`);
   }
+  // the prefix marks encrypted values (docs/events.md): a serializer's own tag must not look like one
+  if (type.startsWith(SEALED_TYPE_PREFIX)) fail('not-serializable', `the serializer returned the type tag "${type}" for ${what}: tags starting with "${SEALED_TYPE_PREFIX}" are reserved for encrypted values`);
   if (type === 'json') {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buf.equals(unableToSerialize)) fail('not-serializable', `${what} cannot be serialized (BigInt or a throwing toJSON?)`);

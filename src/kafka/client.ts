@@ -5,6 +5,7 @@
  */
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type RetryOptions, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
+import { configurationError } from '../connection-errors.ts';
 import { ThreadlogError, isThreadlogError, type ThreadlogErrorCode } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 
@@ -147,8 +148,17 @@ function innermost(e: unknown): KafkaLikeError {
  * kafkajs error → ThreadlogError. `fallback` is the code for a non-retriable failure of the
  * operation at hand ('append-failed' for writes). Already-mapped errors pass through.
  */
+/** where a wrong password or an untrusted certificate is fixed, for messages */
+export const KAFKA_SETTINGS = {
+  credentials: 'THREADLOG_KAFKA_SASL_USERNAME/_PASSWORD/_MECHANISM, or kafka.sasl',
+  tls: 'THREADLOG_KAFKA_TLS_CA_FILE, or kafka.ssl.ca',
+};
+
 export function mapKafkaError(e: unknown, what: string, fallback: ThreadlogErrorCode = 'append-failed'): ThreadlogError {
   if (isThreadlogError(e)) return e;
+  // SASL refused or a certificate not trusted: configuration, never retried as an outage
+  const config = configurationError('Kafka', 'the configured brokers', e, KAFKA_SETTINGS);
+  if (config !== undefined) return config;
   const inner = innermost(e);
   const name = inner.name ?? '';
   const type = inner.type ?? '';

@@ -24,6 +24,8 @@ export interface CheckpointRecord {
   origins?: Record<string, string>;
   /** layout 2: channels whose value could not be located when projected (reads of them fail) */
   unresolved?: string[];
+  /** an encrypted event's sealed metadata and header fields (metadata is {} then); store/sealed-projection.ts opens them */
+  sealed?: TypedValue;
 }
 
 export interface WriteRecord {
@@ -49,6 +51,7 @@ export function toCheckpointRecord(d: Document): CheckpointRecord {
   return {
     ...(doc.origins === undefined ? {} : { origins: Object.fromEntries(doc.origins.map((o) => [o.channel, o.checkpoint])) }),
     ...(doc.unresolved === undefined || doc.unresolved.length === 0 ? {} : { unresolved: doc.unresolved }),
+    ...(doc.sealed === undefined ? {} : { sealed: typed(doc.sealed) }),
     threadId: doc.threadId,
     checkpointNs: doc.checkpointNs,
     checkpointId: doc.checkpointId,

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Document } from 'mongodb';
-import type { LoggedEvent } from '../events/types.ts';
+import { isThreadEnd, type LoggedEvent } from '../events/types.ts';
 import { comparePos, toPos, type Pos } from '../projection/documents.ts';
 import type { HeadDocV2, LaneChain, TombstoneDocV2 } from '../projection/v2/documents.ts';
 import { createMemoryProjectionV2, type DocV2 } from '../projection/v2/memory.ts';
@@ -120,12 +120,12 @@ export function auditThreadV2(input: AuditInputV2): AuditReportV2 {
     const ev = e.event;
     const id = [...expected.keys()].find((k) => {
       const d = expected.get(k)!;
-      if (ev.type === 'thread-deleted') return k.startsWith('tomb:');
+      if (isThreadEnd(ev)) return k.startsWith('tomb:');
       return k.startsWith('head:') && (d as HeadDocV2).checkpointNs === ev.checkpointNs;
     });
     return id;
   };
-  const laneKeyOf = (e: LoggedEvent): string => (e.event.type === 'thread-deleted' ? '\u0000delete' : e.event.checkpointNs);
+  const laneKeyOf = (e: LoggedEvent): string => (isThreadEnd(e.event) ? '\u0000delete' : e.event.checkpointNs);
   const laneKeyOfId = new Map<string, string>();
   window.forEach((e, i) => {
     const id = ownDoc.get(i);
@@ -200,7 +200,7 @@ function narrowLinkDivergences(divergences: Divergence[], window: readonly Logge
   if (plan === undefined) return;
   const docOf = new Map<number, string>();
   for (const { doc, event } of [...plan.checkpoints, ...plan.writes]) docOf.set(event, doc._id);
-  const laneOf = (e: LoggedEvent): string => (e.event.type === 'thread-deleted' ? '\u0000delete' : e.event.checkpointNs);
+  const laneOf = (e: LoggedEvent): string => (isThreadEnd(e.event) ? '\u0000delete' : e.event.checkpointNs);
   const seenLanes = new Set<string>();
   for (let k = 0; k < divergences.length; k++) {
     const d = divergences[k]!;

@@ -7,7 +7,7 @@
  * what a projection cannot mend. The projector runs the same test per batch (missing-bases.ts);
  * `threadlog audit` reports it.
  */
-import type { ChannelValue, ChannelVersion, LoggedEvent, LogPosition } from '../events/types.ts';
+import { isThreadEnd, type ChannelValue, type ChannelVersion, type LoggedEvent, type LogPosition } from '../events/types.ts';
 import { countJsonElements } from '../events/json-list.ts';
 
 export type ChainProblemKind =
@@ -58,7 +58,7 @@ export function checkDeltaChains(events: readonly LoggedEvent[]): ChainCheckRepo
   let checkpoints = 0;
   let brokenCheckpoints = 0;
   for (const { event, position } of events) {
-    if (event.type === 'thread-deleted') {
+    if (isThreadEnd(event)) {
       // the projection drops everything older: nothing before may be a base any more
       known = new Map();
       continue;

@@ -3,7 +3,7 @@
  * environment and closed together. Commands are entry points: they own these clients.
  */
 import { MongoClient, type Db } from 'mongodb';
-import { redisConnection, type ThreadlogEnv } from '../cli/env.ts';
+import { encryptionOptions, kafkaSecurity, redisConnection, type ThreadlogEnv } from '../cli/env.ts';
 import { createKafkaClient, type Kafka } from '../kafka/client.ts';
 import { createMetaStore, generationRedisPrefix, servingGeneration, type MetaStore } from '../mongo/meta.ts';
 import { createCheckpointStore } from '../store/checkpoint-store.ts';
@@ -26,7 +26,7 @@ export interface OpsContext {
 }
 
 export async function openOpsContext(env: ThreadlogEnv, clientId: string): Promise<OpsContext> {
-  const kafka = createKafkaClient({ brokers: env.kafkaBrokers, clientId });
+  const kafka = createKafkaClient({ brokers: env.kafkaBrokers, clientId, ...kafkaSecurity(env) });
   const mongo = new MongoClient(env.mongoUrl, { serverSelectionTimeoutMS: 5_000 });
   const redis = createRedisClient(redisConnection(env), { lazyConnect: true, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
@@ -55,6 +55,7 @@ export async function openOpsContext(env: ThreadlogEnv, clientId: string): Promi
         partitions: env.partitions,
         generation: s.generation,
         redisKeyPrefix: s.redisPrefix,
+        encryption: encryptionOptions(env),
         ...options,
       });
       stores.push(store);

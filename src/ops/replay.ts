@@ -9,7 +9,7 @@ import { WRITES_IDX_MAP } from '@langchain/langgraph-checkpoint';
 import { ThreadlogError } from '../errors.ts';
 import type { EventCodec } from '../events/codec.ts';
 import { resolveChannelValueWith } from '../events/deltas.ts';
-import type { ChannelValue, CheckpointEvent, CheckpointHeader, LoggedEvent, LogPosition, PendingWrite, ThreadlogEvent, WritesEvent } from '../events/types.ts';
+import { isThreadEnd, type ChannelValue, type CheckpointEvent, type CheckpointHeader, type LoggedEvent, type LogPosition, type PendingWrite, type ThreadlogEvent, type WritesEvent } from '../events/types.ts';
 import { compareCheckpointIds } from '../projection/documents.ts';
 import type { LogPoint } from './timeline.ts';
 
@@ -47,7 +47,7 @@ const blobKey = (channel: string, version: string | number): string => JSON.stri
 function walk(events: readonly LoggedEvent[], ns: string): Walk {
   let s: Walk = { blobs: new Map(), checkpoints: new Map(), writes: new Map() };
   for (const { event: e, position } of events) {
-    if (e.type === 'thread-deleted') {
+    if (isThreadEnd(e)) {
       s = { blobs: new Map(), checkpoints: new Map(), writes: new Map() };
       continue;
     }
@@ -81,7 +81,7 @@ function cut(events: readonly LoggedEvent[], target: LogPoint, ns: string): { pr
   const at = events.findLastIndex((e) => e.event.type === 'checkpoint' && e.event.checkpointNs === ns && e.event.checkpointId === target.checkpointId);
   if (at < 0) throw new ThreadlogError('not-found', `checkpoint ${target.checkpointId} (namespace ${JSON.stringify(ns)}) is not in the thread's log; 'threadlog timeline' lists them`);
   // its pending writes may come later, up to a deletion of the thread
-  const deleted = events.findIndex((e, i) => i > at && e.event.type === 'thread-deleted');
+  const deleted = events.findIndex((e, i) => i > at && isThreadEnd(e.event));
   return { prefix: events.slice(0, deleted < 0 ? events.length : deleted), pick: () => target.checkpointId };
 }
 

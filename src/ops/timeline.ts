@@ -3,7 +3,8 @@
  * src/kafka/thread-reader.ts). `--from`/`--to` take a checkpoint id or an ISO time.
  */
 import { ThreadlogError } from '../errors.ts';
-import type { LoggedEvent } from '../events/types.ts';
+import { isSealedEvent } from '../crypto/seal.ts';
+import { isThreadEnd, type LoggedEvent } from '../events/types.ts';
 
 export interface TimelineRow {
   time: string;
@@ -22,6 +23,21 @@ export interface TimelineRow {
   partition: number;
   offset: string;
   eventId: string;
+  /** its content (values, metadata) is encrypted: step and source are not shown */
+  sealed: boolean;
+}
+
+/** A thread's erasure as the timeline shows it: when, and where its event is. */
+export interface TimelineErasure {
+  time: string;
+  partition: number;
+  offset: string;
+}
+
+/** the thread's first erasure: from it on, and for every event before it, only ids, times and sizes remain */
+export function erasureRow(events: readonly LoggedEvent[]): TimelineErasure | undefined {
+  const e = events.find((x) => x.event.type === 'thread-erased');
+  return e === undefined ? undefined : { time: new Date(e.event.ts).toISOString(), partition: e.position.partition, offset: e.position.offset };
 }
 
 /** A point in the log: a checkpoint id, or a time. */
@@ -38,8 +54,8 @@ export function parseLogPoint(s: string): LogPoint {
   return { kind: 'checkpoint', checkpointId: s };
 }
 
-const checkpointOf = (e: LoggedEvent['event']): string | undefined => (e.type === 'thread-deleted' ? undefined : e.checkpointId);
-const nsOf = (e: LoggedEvent['event']): string | undefined => (e.type === 'thread-deleted' ? undefined : e.checkpointNs);
+const checkpointOf = (e: LoggedEvent['event']): string | undefined => (isThreadEnd(e) ? undefined : e.checkpointId);
+const nsOf = (e: LoggedEvent['event']): string | undefined => (isThreadEnd(e) ? undefined : e.checkpointNs);
 
 /**
  * The events between `from` and `to` (both inclusive). A checkpoint id as `from` starts at its
@@ -64,7 +80,7 @@ export function selectEvents(events: readonly LoggedEvent[], opts: { ns?: string
       if (end < 0) throw new ThreadlogError('not-found', `checkpoint ${t.checkpointId} is not in the thread's log`);
     }
   }
-  return events.slice(start, end + 1).filter((e) => opts.ns === undefined || e.event.type === 'thread-deleted' || nsOf(e.event) === opts.ns);
+  return events.slice(start, end + 1).filter((e) => opts.ns === undefined || isThreadEnd(e.event) || nsOf(e.event) === opts.ns);
 }
 
 export function timelineRow({ event: e, position, raw }: LoggedEvent): TimelineRow {
@@ -82,6 +98,7 @@ export function timelineRow({ event: e, position, raw }: LoggedEvent): TimelineR
     partition: position.partition,
     offset: position.offset,
     eventId: e.eventId,
+    sealed: isSealedEvent(e),
   };
   if (e.type === 'checkpoint') {
     row.parentCheckpointId = e.parentCheckpointId;

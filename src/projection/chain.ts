@@ -14,6 +14,7 @@
  * Pure: node:crypto only.
  */
 import { createHash } from 'node:crypto';
+import { isThreadEnd } from '../events/types.ts';
 import { comparePos, toPos, type Pos, type PositionedEvent } from './documents.ts';
 import { encodeIdPart } from './ids.ts';
 
@@ -110,7 +111,7 @@ export function planChains(events: readonly PositionedEvent[], stored: ReadonlyM
         n: count,
         eventId: ev.eventId,
         type: ev.type,
-        ...(ev.type === 'thread-deleted' ? {} : { checkpointId: ev.checkpointId }),
+        ...(isThreadEnd(ev) ? {} : { checkpointId: ev.checkpointId }),
         pos,
       });
     }

@@ -38,6 +38,8 @@ export interface CheckpointDoc extends ThreadDoc {
   checkpoint: string;
   /** plain JSON so cross-thread listing can filter on it */
   metadata: Record<string, unknown>;
+  /** schema 3, an encrypted event: its sealed metadata and header fields (metadata is then {}) */
+  sealed?: TypedValue;
   eventId: string;
   ts: number;
 }

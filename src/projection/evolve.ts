@@ -78,7 +78,11 @@ export function planEvent({ event, position }: PositionedEvent): EventPlan {
       return { threadId, pos, writes: checkpointWrites(event, pos) };
     case 'writes':
       return { threadId, pos, writes: writeWrites(event, pos) };
-    case 'thread-deleted': {
+    // Layout 1 knows no erasure of its own: it removes what is older, as a delete does. Later
+    // events of the thread would be projected again (sealed with the destroyed key, so they
+    // read as not found); `eraseThread` refuses on a layout 1 generation (docs/security.md).
+    case 'thread-deleted':
+    case 'thread-erased': {
       const doc: TombstoneDoc = { _id: ids.tombstone(threadId), threadId, pos, ts: event.ts };
       return { threadId, pos, writes: [{ collection: 'tombstones', rule: 'newer-wins', doc }], deletion: { threadId, before: pos } };
     }
@@ -93,6 +97,7 @@ function checkpointWrites(e: CheckpointEvent, pos: Pos): DocWrite[] {
     ...(e.parentCheckpointId === undefined ? {} : { parentCheckpointId: e.parentCheckpointId }),
     checkpoint: JSON.stringify(e.checkpoint),
     metadata: toStoredMetadata(e.metadata),
+    ...(e.sealed === undefined ? {} : { sealed: e.sealed }),
     eventId: e.eventId,
     ts: e.ts,
     pos,

@@ -10,7 +10,7 @@
  * remember having projected (recent versions per thread, bounded), so a healthy stream
  * costs no extra reads.
  */
-import type { ChannelVersion } from '../events/types.ts';
+import { isThreadEnd, type ChannelVersion } from '../events/types.ts';
 import type { PositionedEvent } from '../projection/documents.ts';
 
 export interface BaseRef {
@@ -68,7 +68,7 @@ export function unresolvedBases(events: readonly PositionedEvent[], known: Known
   const deleted = new Set<string>();
   const out: BaseRef[] = [];
   events.forEach(({ event }, i) => {
-    if (event.type === 'thread-deleted') {
+    if (isThreadEnd(event)) {
       deleted.add(event.threadId);
       inBatch.delete(event.threadId);
       return;
@@ -92,7 +92,7 @@ export function unresolvedBases(events: readonly PositionedEvent[], known: Known
 /** After a batch is applied: what the projection now holds, for the next batches. */
 export function rememberProjected(events: readonly PositionedEvent[], known: KnownVersions): void {
   for (const { event } of events) {
-    if (event.type === 'thread-deleted') known.dropThread(event.threadId);
+    if (isThreadEnd(event)) known.dropThread(event.threadId);
     else if (event.type === 'checkpoint') for (const cv of event.values) known.add(event.threadId, event.checkpointNs, cv.channel, cv.version);
   }
 }

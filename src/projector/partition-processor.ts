@@ -13,7 +13,7 @@ import type { CheckpointRecord } from '../mongo/records.ts';
 import { isThreadlogError } from '../errors.ts';
 import { createChunkAssembler, type ChunkAssembler, type ChunkAssemblerOptions, type IncompleteSequence, type LogRecord } from '../events/chunks.ts';
 import type { EventCodec } from '../events/codec.ts';
-import type { ChannelVersion, CheckpointEvent, LogPosition } from '../events/types.ts';
+import { isThreadEnd, type ChannelVersion, type CheckpointEvent, type LogPosition } from '../events/types.ts';
 import type { BrokenDelta } from '../mongo/problem-store.ts';
 import { createKnownVersions, lookupGroups, rememberProjected, unresolvedBases, versionKey, type BaseRef } from './missing-bases.ts';
 import { headerNames, headerString, keyString } from '../events/wire.ts';
@@ -192,7 +192,7 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
       o.onBrokenDeltas?.(problems);
     }
     for (const [i, { event, position }] of events.entries()) {
-      if (event.type === 'thread-deleted' && !hidden.has(i)) await withRetry('mongo', () => bases.clearThread(event.threadId, toPos(position)), hooks, o.backoff);
+      if (isThreadEnd(event) && !hidden.has(i)) await withRetry('mongo', () => bases.clearThread(event.threadId, toPos(position)), hooks, o.backoff);
     }
   }
 
@@ -279,7 +279,8 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     }
   }
 
-  async function upkeep(cache: CacheUpkeep, events: PositionedEvent[]): Promise<void> {
+  /** `hidden`: indexes of events the projection refused as hidden (an erased thread's late ones get no head) */
+  async function upkeep(cache: CacheUpkeep, events: PositionedEvent[], hidden: ReadonlySet<number> = new Set()): Promise<void> {
     // Every event, applied or not: after a crash between MongoDB and Redis the replayed
     // events are duplicates to MongoDB but still missing from Redis. The scripts' compare-
     // and-set and tombstones make this order-free and idempotent.
@@ -288,9 +289,9 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
     // out together on the connection (ioredis does not wait for one reply to send the next).
     const ops: Array<Promise<unknown>> = [];
     const heads = new Map<string, { e: CheckpointEvent; position: LogPosition }>();
-    for (const { event: e, position } of events) {
-      if (e.type === 'thread-deleted') ops.push(cache.deleteThread(e.threadId, position));
-      if (e.type !== 'checkpoint') continue;
+    for (const [i, { event: e, position }] of events.entries()) {
+      if (isThreadEnd(e)) ops.push(cache.deleteThread(e.threadId, position));
+      if (e.type !== 'checkpoint' || hidden.has(i)) continue;
       const k = sequenceKey(e.threadId, e.checkpointNs);
       const cur = heads.get(k);
       const order = (h: { e: CheckpointEvent; position: LogPosition }) => ({ checkpointId: h.e.checkpointId, pos: toPos(h.position) });
@@ -346,16 +347,20 @@ export function createPartitionProcessor(o: PartitionProcessorOptions): Partitio
         if (part.length === 0 && !(last && through >= 0n)) continue;
         const result = await apply(partition, part, recordsByOffset, last ? through : -1n, hooks);
         if (result) o.metrics.countDocuments(result.counts);
+        const hiddenHere = new Set<number>();
         result?.results.forEach((r, j) => {
           o.metrics.countApplied(part[j]!.event.type, r.applied);
-          if (!r.applied && r.reason === 'tombstoned') hidden.add(sliceStart + j);
+          if (!r.applied && r.reason === 'tombstoned') {
+            hidden.add(sliceStart + j);
+            hiddenHere.add(j);
+          }
         });
         for (const m of result?.missingBases ?? []) missing.push({ ...m, event: sliceStart + m.event });
         sliceStart += part.length;
         log.debug({ partition, through: String(through), slice: i, counts: result?.counts }, 'batch applied');
         if (o.cache && part.length > 0) {
           const cache = o.cache;
-          const done = withRetry('redis', () => upkeep(cache, part), hooks, o.backoff);
+          const done = withRetry('redis', () => upkeep(cache, part, hiddenHere), hooks, o.backoff);
           // awaited below; handled now so a failure meanwhile is not an unhandled rejection
           done.catch(() => undefined);
           upkeeps.push(done);

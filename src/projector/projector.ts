@@ -9,17 +9,17 @@
  */
 import kafkajs, { type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
-import type { ClusterOptions } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { Registry } from 'prom-client';
 import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { createEventCodec, type EventCodec } from '../events/codec.ts';
 import type { ChunkAssemblerOptions } from '../events/chunks.ts';
-import { createKafkaClient, mapKafkaError } from '../kafka/client.ts';
+import { createKafkaClient, mapKafkaError, type KafkaClientOptions } from '../kafka/client.ts';
 import { checkpointsTopic, deadLetterTopic, ensureTopics, replicationWarnings } from '../kafka/topics.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { createProjectionStore, type ProjectionStore } from '../mongo/projection-store.ts';
 import { createRedisCache } from '../redis/cache.ts';
-import { assertRedisTopology, createRedisClient, describeRedis, isCluster, type RedisClient } from '../redis/client.ts';
+import { assertRedisTopology, connectRedis, createRedisClient, describeRedis, isCluster, type RedisClient } from '../redis/client.ts';
 import { createProblemStore, type BrokenDelta } from '../mongo/problem-store.ts';
 import type { DeadLetterRecord } from './dead-letter.ts';
 import { createProjectorMetrics, type RetryCause } from './metrics.ts';
@@ -41,6 +41,9 @@ export interface ProjectorOptions {
   /** a client of the caller's (never disconnected by us), or brokers to build our own */
   kafka?: Kafka;
   brokers?: string[];
+  /** TLS and SASL of the Kafka client we build, passed to kafkajs (`ssl: { ca }`, `sasl: { mechanism, username, password }`) */
+  kafkaSsl?: KafkaClientOptions['ssl'];
+  kafkaSasl?: KafkaClientOptions['sasl'];
   /** a database of the caller's client, or url + name for a client we create and close */
   db?: Db;
   mongoUrl?: string;
@@ -60,6 +63,8 @@ export interface ProjectorOptions {
   redisClusterNodes?: string[];
   /** ioredis Cluster settings for a Cluster we create (`natMap` behind NAT, ...) */
   redisClusterOptions?: ClusterOptions;
+  /** connection settings of the Redis we create (TLS `tls.ca`, `username`/`password`), passed to ioredis */
+  redisOptions?: RedisOptions;
   redisPrefix: string;
   /** create/check the topics at start (with this partition count) */
   ensureTopics: boolean;
@@ -154,7 +159,7 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
   const groupId = o.groupId ?? `${o.topicPrefix}.projector.${o.generation}`;
   const log = o.logger.child({ component: 'projector', groupId });
   const metrics = createProjectorMetrics(o.registry ?? new Registry());
-  const kafka = o.kafka ?? createKafkaClient({ brokers: o.brokers!, clientId: o.clientId, logger: o.logger });
+  const kafka = o.kafka ?? createKafkaClient({ brokers: o.brokers!, clientId: o.clientId, logger: o.logger, ...(o.kafkaSsl === undefined ? {} : { ssl: o.kafkaSsl }), ...(o.kafkaSasl === undefined ? {} : { sasl: o.kafkaSasl }) });
 
   // Clients we create are ours to close; fail fast while a server is down so the back-off
   // (not a driver's internal wait) decides, and readiness says why.
@@ -166,7 +171,9 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
         socketTimeoutMS: o.mongoSocketTimeoutMs,
       });
   const db = o.db ?? ownMongo!.db(o.mongoDbName);
-  const redisTarget = o.redisClusterNodes?.length ? { clusterNodes: o.redisClusterNodes, ...(o.redisClusterOptions ? { clusterOptions: o.redisClusterOptions } : {}) } : o.redisUrl ? { url: o.redisUrl } : undefined;
+  const redisTarget = o.redisClusterNodes?.length
+    ? { clusterNodes: o.redisClusterNodes, ...(o.redisClusterOptions ? { clusterOptions: o.redisClusterOptions } : {}), ...(o.redisOptions ? { options: o.redisOptions } : {}) }
+    : o.redisUrl ? { url: o.redisUrl, ...(o.redisOptions ? { options: o.redisOptions } : {}) } : undefined;
   const ownRedis = o.redis || !redisTarget ? undefined : createRedisClient(redisTarget, { maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: o.redisCommandTimeoutMs });
   // ioredis prints unhandled 'error' events to the console; the failed calls already reach
   // the back-off and readiness, so a reconnect error is only worth a debug line
@@ -339,6 +346,8 @@ export function createProjector(options: Partial<ProjectorOptions> & Pick<Projec
           await admin.disconnect();
         }
       }
+      // a wrong password or an untrusted certificate fails the start, naming Redis (down: it catches up later)
+      if (ownRedis && redisTarget && ownRedis.status === 'wait') await connectRedis(ownRedis, describeRedis(redisTarget));
       // a Cluster node given as one Redis is a configuration error: fail the start, say why
       if (redis && !isCluster(redis)) await assertRedisTopology(redis, o.redisUrl ? `Redis at ${describeRedis({ url: o.redisUrl })}` : 'the Redis client passed in');
       producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });

@@ -5,6 +5,7 @@
  * ioredis Cluster because every key of a thread shares the `{t<thread>}` hash tag (keys.ts).
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { configurationError } from '../connection-errors.ts';
 import { ThreadlogError } from '../errors.ts';
 
 /** What the library accepts and uses: ioredis' `Redis` or `Cluster`. */
@@ -67,6 +68,37 @@ export function createRedisClient(target: RedisConnectionOptions, base: RedisOpt
     });
   }
   return new Redis(target.url, { ...base, ...target.options });
+}
+
+/** where a wrong password or an untrusted certificate is fixed, for messages */
+export const REDIS_SETTINGS = {
+  credentials: 'user:password in THREADLOG_REDIS_URL, or redis.options.username/password',
+  tls: 'THREADLOG_REDIS_TLS_CA_FILE, or redis.options.tls.ca',
+};
+
+/**
+ * Connects a lazily made client. Resolves true when it is ready, false when Redis is not
+ * reachable (the caller reads from MongoDB meanwhile); rejects with a typed error naming
+ * Redis when it refused our credentials or its certificate is not trusted — configuration
+ * errors that retrying would only hide. ioredis rejects connect() with "Connection is
+ * closed" and says why only in its 'error' event, so that is listened to.
+ */
+export async function connectRedis(redis: RedisClient, where: string): Promise<boolean> {
+  let first: unknown;
+  const onError = (e: unknown): void => {
+    first ??= e;
+  };
+  redis.on('error', onError);
+  try {
+    await redis.connect();
+    return true;
+  } catch (e) {
+    const config = configurationError('Redis', where, first ?? e, REDIS_SETTINGS) ?? configurationError('Redis', where, e, REDIS_SETTINGS);
+    if (config !== undefined) throw config;
+    return false;
+  } finally {
+    redis.off('error', onError);
+  }
 }
 
 /** Where a client points, for messages. */

@@ -7,7 +7,7 @@
 import type { Checkpoint } from '@langchain/langgraph-checkpoint';
 import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { collectDeltaChain, resolveChannelBytes, resolveChannelValue } from '../events/deltas.ts';
-import type { EventCodec } from '../events/codec.ts';
+import { sealedWithoutKey, type EventCodec } from '../events/codec.ts';
 import type { ChannelValue, ChannelVersion, TypedValue } from '../events/types.ts';
 import type { ProjectionStore } from '../mongo/projection-store.ts';
 import type { CheckpointRecord, WriteRecord } from '../mongo/records.ts';
@@ -88,6 +88,8 @@ export function createAssembler(projection: ProjectionStore, l1: L1Cache, codec:
   }
 
   function entry(rec: EntrySource, vals: Array<[string, TypedValue]>, pending: EntryWrite[], asOf: bigint): CacheEntry {
+    // still sealed: this store has no key to open it with (an encrypting store opens records as it reads them)
+    if ((rec as { sealed?: unknown }).sealed !== undefined) throw sealedWithoutKey();
     return {
       threadId: rec.threadId,
       checkpointNs: rec.checkpointNs,

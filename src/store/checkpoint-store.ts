@@ -3,7 +3,7 @@
  * path (L1 → Redis → MongoDB, consistency waits on projector watermarks) into one
  * CheckpointStore. Whoever creates a client closes it: clients passed in are left open.
  */
-import { ThreadlogError } from '../errors.ts';
+import { ThreadlogError, isThreadlogError } from '../errors.ts';
 import { createEventCodec } from '../events/codec.ts';
 import { createDeltaEncoder } from '../events/deltas.ts';
 import { validateCheckpointId, validateCheckpointNs, validateThreadId } from '../events/validate.ts';
@@ -35,6 +35,13 @@ import { createMetaStore } from '../mongo/meta.ts';
 import { createProblemStore } from '../mongo/problem-store.ts';
 import { followGeneration, resolveServedGeneration, type ServedGeneration } from './generation-follow.ts';
 import { createWriter } from './writer.ts';
+import { createThreadKeys } from '../crypto/thread-keys.ts';
+import { sealEvent } from '../crypto/seal.ts';
+import { createMongoKeyStore } from '../mongo/key-store.ts';
+import { createSealedProjection } from './sealed-projection.ts';
+import { createSealedCache } from './sealed-cache.ts';
+import { createEraser } from './erase.ts';
+import type { ThreadlogEvent } from '../events/types.ts';
 
 export async function createCheckpointStore(input: CheckpointStoreInput): Promise<CheckpointStore> {
   const o = resolveOptions(input);
@@ -80,16 +87,37 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
   // generation pointer moves (threadlog rebuild --switch). A MongoDB that is down at start
   // must not stop saves: then the configured generation, until the poll reads the pointer.
   const meta = createMetaStore(conn.db);
-  const served: ServedGeneration = await resolveServedGeneration(meta, o.generation, o.redisKeyPrefix, o.pinGeneration).catch(() => ({ generation: o.generation, redisPrefix: o.redisKeyPrefix }));
+  // per-thread data keys, wrapped by the master key, in a collection outside every generation
+  const keys = o.encryption === false
+    ? undefined
+    : createThreadKeys({
+        store: createMongoKeyStore(conn.db),
+        provider: o.encryption.keyProvider,
+        previous: o.encryption.previousKeyProviders ?? [],
+        ...(o.encryption.keyCacheMax === undefined ? {} : { cacheMax: o.encryption.keyCacheMax }),
+        ...(o.encryption.keyCacheTtlMs === undefined ? {} : { cacheTtlMs: o.encryption.keyCacheTtlMs }),
+      });
+  const served: ServedGeneration = await resolveServedGeneration(meta, o.generation, o.redisKeyPrefix, o.pinGeneration).catch(async (e: unknown) => {
+    // MongoDB down: start anyway; a wrong password or an untrusted certificate: refuse, naming MongoDB
+    if (isThreadlogError(e, 'tls-untrusted') || isThreadlogError(e, 'auth-failed')) {
+      await conn.close();
+      throw e;
+    }
+    return { generation: o.generation, redisPrefix: o.redisKeyPrefix };
+  });
   function readSide(g: ServedGeneration) {
-    const projection = createProjectionStore({ db: conn.db, generation: g.generation, logger: o.logger });
-    const cache = conn.redis === undefined ? undefined : createRedisCache({ redis: conn.redis, prefix: g.redisPrefix, ttlSeconds: o.redisTtlSeconds, tombstoneTtlSeconds: o.redisTombstoneTtlSeconds, logger: o.logger });
+    const stored = createProjectionStore({ db: conn.db, generation: g.generation, logger: o.logger });
+    const rawCache = conn.redis === undefined ? undefined : createRedisCache({ redis: conn.redis, prefix: g.redisPrefix, ttlSeconds: o.redisTtlSeconds, tombstoneTtlSeconds: o.redisTombstoneTtlSeconds, logger: o.logger });
+    // with encryption, what comes out of MongoDB and Redis is opened here (they hold it sealed)
+    const sealed = keys === undefined ? undefined : createSealedProjection(stored, keys);
+    const projection = sealed ?? stored;
+    const cache = rawCache !== undefined && keys !== undefined ? createSealedCache(rawCache, keys) : rawCache;
     const waiter = createWatermarkWaiter({ topic, cache, guard, projection, logger: log, slowPollMs: o.watermarkPollMs, mongoPollMs: o.mongoWatermarkPollMs });
     const assembler = createAssembler(projection, l1, codec);
     const reader = createReader({ projection, cache, guard, l1, assembler, session, waiter, metrics });
     const ownReads = own && createOwnReads({ own, reader, assembler, topic, defaultConsistency: o.consistency });
-    const listing = createListing({ projection, reader, requirements, waiter, partitions: o.partitions, pageSize: o.pageSize, timeoutMs: o.readTimeoutMs, ...(ownReads ? { ownReads } : {}) });
-    return { ...g, projection, waiter, reader, ownReads, listing };
+    const listing = createListing({ projection, reader, requirements, waiter, partitions: o.partitions, pageSize: o.pageSize, timeoutMs: o.readTimeoutMs, ...(ownReads ? { ownReads } : {}), ...(sealed ? { openRecords: sealed.opener.records } : {}) });
+    return { ...g, projection, cache, waiter, reader, ownReads, listing };
   }
   let side = readSide(served);
   const retired = new Set<ReturnType<typeof readSide>>();
@@ -102,6 +130,8 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     session.markDeleted(threadId, position);
     l1.dropThread(threadId);
     own?.forget(threadId, position);
+    // an erasure elsewhere: the next read asks the key store again
+    keys?.forget(threadId);
   }
   const invalidation = createInvalidation(conn.redis, `${o.redisKeyPrefix}deleted`, guard, log, forget);
   const writer = createWriter({
@@ -114,7 +144,25 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
       forget(threadId, receipt);
       invalidation.announce(threadId, receipt);
     },
+    ...(keys === undefined ? {} : { seal: async (e: ThreadlogEvent) => (e.type === 'checkpoint' || e.type === 'writes' ? sealEvent(e, await keys.forWrite(e.threadId)) : e) }),
   });
+  const eraseThread = createEraser({
+    keys,
+    writer,
+    side: () => ({ layout: () => side.projection.resolveLayout(), cache: side.cache, waiter: side.waiter }),
+    guard,
+    forgetLocal(threadId, position) {
+      deltas.forget(threadId);
+      l1.dropThread(threadId);
+      keys?.forget(threadId);
+      if (position !== undefined) forget(threadId, position);
+    },
+    announce: (threadId, position) => invalidation.announce(threadId, position),
+    logger: o.logger,
+    timeoutMs: o.readTimeoutMs,
+  });
+  /** an erased thread reads as absent, also from this process's own write-through record */
+  const erased = async (threadId: string): Promise<boolean> => keys !== undefined && (await keys.forRead(threadId)).state === 'erased';
 
   // reads answered from the write-through never wait, so nothing else would subscribe to the
   // watermarks that tell when the projection has caught up (and answers exactly again)
@@ -207,6 +255,7 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     saveBatch: async (i) => (ensureOpen(), writer.saveBatch(i)),
     putWrites: async (i) => (ensureOpen(), writer.putWrites(i)),
     deleteThread: async (t) => (ensureOpen(), writer.deleteThread(t)),
+    eraseThread: async (t, options) => (ensureOpen(), eraseThread(t, options)),
 
     async load(ref, options) {
       ensureOpen();
@@ -215,6 +264,7 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
       validateThreadId(ref.threadId, codec.options);
       validateCheckpointNs(ns, codec.options);
       if (ref.checkpointId !== undefined) validateCheckpointId(ref.checkpointId, codec.options);
+      if (await erased(ref.threadId)) return undefined;
       const p = partitionFor(ref.threadId, o.partitions);
       const req = await requirements.forThread(ref.threadId, ns, p, options);
       // one generation for the whole read, even if a switch happens meanwhile
@@ -241,12 +291,21 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
 
     list(options) {
       ensureOpen();
-      return side.listing.list(options);
+      const listing = side.listing;
+      const threadId = options?.threadId;
+      if (keys === undefined || threadId === undefined) return listing.list(options);
+      return (async function* () {
+        if (!(await erased(threadId))) yield* listing.list(options);
+      })();
     },
 
     stream(threadId, options) {
       ensureOpen();
-      return side.listing.stream(threadId, options);
+      const listing = side.listing;
+      if (keys === undefined) return listing.stream(threadId, options);
+      return (async function* () {
+        if (!(await erased(threadId))) yield* listing.stream(threadId, options);
+      })();
     },
 
     async preload(threadId, n, options) {

@@ -6,7 +6,7 @@
 import { MongoClient, Db } from 'mongodb';
 import { createKafkaClient, type Kafka } from '../kafka/client.ts';
 import type { Logger } from '../logger.ts';
-import { assertRedisTopology, createRedisClient, describeRedis, isRedisClient, type RedisClient } from '../redis/client.ts';
+import { assertRedisTopology, connectRedis, createRedisClient, describeRedis, isRedisClient, type RedisClient } from '../redis/client.ts';
 import type { CheckpointStoreOptions } from './options.ts';
 
 export interface Connections {
@@ -60,13 +60,12 @@ export async function openConnections(o: CheckpointStoreOptions, logger: Logger)
       await own.quit().catch(() => own.disconnect());
     });
     redis = own;
-    const connected = await own.connect().then(
-      () => true,
-      (err: unknown) => {
-        logger.warn({ err }, 'Redis not reachable at start: reading from MongoDB until it is');
-        return false;
-      },
-    );
+    // down: reads go to MongoDB until it is back; a wrong password or an untrusted certificate: refuse to start
+    const connected = await connectRedis(own, describeRedis(o.redis)).catch(async (err: unknown) => {
+      await close();
+      throw err;
+    });
+    if (!connected) logger.warn({ where: describeRedis(o.redis) }, 'Redis not reachable at start: reading from MongoDB until it is');
     if (connected) await checkTopology(own, describeRedis(o.redis), close);
   }
 

@@ -28,6 +28,8 @@ export interface ListingDeps {
   timeoutMs: number;
   /** write-through reads (absent: disabled): lets a session list skip waiting for the projector */
   ownReads?: OwnReads;
+  /** records read straight from the collection (stream) opened as the projection's own reads are (encryption) */
+  openRecords?: (recs: readonly CheckpointRecord[]) => Promise<CheckpointRecord[]>;
 }
 
 export function createListing(d: ListingDeps) {
@@ -133,8 +135,9 @@ export function createListing(d: ListingDeps) {
         // (layout 2: without the values, read through origins; pruned value holders are no checkpoints)
         d.projection.collections.checkpoints.find({ _id: { $gt: gt, $lt: range.$lt }, pruned: { $exists: false } }, { projection: { values: 0, link: 0 } }).sort({ _id: 1 }).limit(pageSize).toArray(),
       );
-      const recs = docs.map(toCheckpointRecord);
-      const last = recs[recs.length - 1];
+      const raw = docs.map(toCheckpointRecord);
+      const last = raw[raw.length - 1];
+      const recs = d.openRecords === undefined ? raw : await d.openRecords(raw);
       if (last) after = ids.checkpoint(threadId, ns, last.checkpointId);
       yield* settledInOrder(await d.reader.fromRecords(recs.filter((rec) => d.reader.alive(threadId, rec.position)), () => req.wait));
       if (docs.length < pageSize) return;

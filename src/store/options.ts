@@ -18,6 +18,7 @@ import type { MongoClient, Db } from 'mongodb';
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisConnectionOptions } from '../redis/client.ts';
 import type { Consistency } from './types.ts';
+import type { KeyProvider } from '../crypto/key-provider.ts';
 
 export interface KafkaConnectionOptions {
   brokers: string[];
@@ -100,6 +101,24 @@ export interface CheckpointStoreOptions {
   pageSize: number;
   /** health(): projector lag (messages) above which the store is degraded */
   maxHealthyLag: number;
+  /**
+   * Encryption of event payloads per thread (docs/security.md), or false (default). On: every
+   * new event's channel values, pending writes and metadata are sealed with its thread's data
+   * key before they reach the log, MongoDB or Redis; `eraseThread` can crypto-shred a thread.
+   * Events written before stay readable as they are.
+   */
+  encryption: EncryptionOptions | false;
+}
+
+export interface EncryptionOptions {
+  /** the current master key: wraps new data keys (a KMS can implement the interface) */
+  keyProvider: KeyProvider;
+  /** older master keys, to unwrap data keys a rotation has not re-wrapped yet */
+  previousKeyProviders?: KeyProvider[];
+  /** threads whose unwrapped key (or erased state) is cached in this process (default 10,000) */
+  keyCacheMax?: number;
+  /** how long one is cached (default 60 s): bounds how long an erasure this process was not told of can go unnoticed */
+  keyCacheTtlMs?: number;
 }
 
 export type CheckpointStoreInput = Partial<CheckpointStoreOptions> & Pick<CheckpointStoreOptions, 'kafka' | 'mongo'>;
@@ -134,6 +153,7 @@ export const defaultCheckpointStoreOptions: Omit<CheckpointStoreOptions, 'kafka'
   snapshotEvery: defaultDeltaEncoderOptions.snapshotEvery,
   pageSize: 100,
   maxHealthyLag: 10_000,
+  encryption: false,
 };
 
 function invalid(message: string): never {
@@ -149,5 +169,11 @@ export function resolveOptions(input: CheckpointStoreInput): CheckpointStoreOpti
   for (const k of positive) if (!Number.isInteger(o[k]) || o[k] < 1) invalid(`${k} must be a positive integer`);
   if (!Number.isInteger(o.l1MaxBytes) || o.l1MaxBytes < 0) invalid('l1MaxBytes must be an integer >= 0');
   if (!(o.maxHealthyLag >= 0)) invalid('maxHealthyLag must be >= 0');
+  if (o.encryption !== false) {
+    const p = o.encryption?.keyProvider;
+    if (p === undefined || typeof p.keyId !== 'string' || typeof p.wrap !== 'function' || typeof p.unwrap !== 'function') {
+      invalid('encryption.keyProvider must be a KeyProvider (createLocalKeyProvider, or a KMS implementation)');
+    }
+  }
   return o;
 }

@@ -15,7 +15,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { WRITES_IDX_MAP } from '@langchain/langgraph-checkpoint';
-import type { ChannelVersion, CheckpointEvent, CheckpointHeader, CheckpointMetadata, LogPosition, Receipt, ThreadlogEvent, TypedValue, WritesEvent } from '../events/types.ts';
+import { isThreadEnd, type ChannelVersion, type CheckpointEvent, type CheckpointHeader, type CheckpointMetadata, type LogPosition, type Receipt, type ThreadlogEvent, type TypedValue, type WritesEvent } from '../events/types.ts';
 import { compareHeads, toPos } from '../projection/documents.ts';
 import type { L1Cache } from './l1-cache.ts';
 import { NONE, type SessionTracker } from './session.ts';
@@ -254,7 +254,7 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
       if (!enabled) return;
       const position = { partition: receipt.partition, offset: receipt.offset };
       const offset = BigInt(receipt.offset);
-      if (event.type === 'thread-deleted') {
+      if (isThreadEnd(event)) {
         // own saves acknowledged before this delete but placed after it in the log would be
         // lost with the old record: then the new one cannot claim to know everything
         threads.set(event.threadId, fresh(o.session.threadOffset(event.threadId, receipt.partition) <= offset, offset));

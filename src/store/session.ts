@@ -6,14 +6,14 @@
  * falls back to its partition's maximum, which is higher, so it errs on the safe side.
  */
 import { LRUCache } from 'lru-cache';
-import type { LogPosition, Receipt } from '../events/types.ts';
+import type { LogPosition, Receipt, ThreadlogEvent } from '../events/types.ts';
 
 export const NONE = -1n;
 
 export const maxOffset = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 
 export interface SessionTracker {
-  recordEvent(threadId: string, receipt: Receipt, kind: 'checkpoint' | 'writes' | 'thread-deleted', ns?: string): void;
+  recordEvent(threadId: string, receipt: Receipt, kind: ThreadlogEvent['type'], ns?: string): void;
   /** highest offset of anything this instance wrote to the thread (its partition given) */
   threadOffset(threadId: string, partition: number): bigint;
   /** highest offset of a checkpoint this instance saved to (thread, ns) */
@@ -48,7 +48,7 @@ export function createSessionTracker(maxThreads = 100_000): SessionTracker {
       if (byThread.size >= maxThreads || byHead.size >= maxThreads) evicted = true;
       raise(byThread, threadId, o);
       if (kind === 'checkpoint' && ns !== undefined) raise(byHead, headKey(threadId, ns), o);
-      if (kind === 'thread-deleted') tombstones.set(threadId, { partition: receipt.partition, offset: receipt.offset });
+      if (kind === 'thread-deleted' || kind === 'thread-erased') tombstones.set(threadId, { partition: receipt.partition, offset: receipt.offset });
     },
     threadOffset: (t, p) => known(byThread, t, p, evicted),
     headOffset: (t, ns, p) => known(byHead, headKey(t, ns), p, evicted),

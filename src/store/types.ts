@@ -126,8 +126,31 @@ export interface CheckpointStore {
   /** warms L1 and L2 with the n most recent checkpoints; returns how many were loaded */
   preload(threadId: string, n: number, options?: { checkpointNs?: string }): Promise<number>;
   deleteThread(threadId: string): Promise<Receipt>;
+  /**
+   * Crypto-shredding (docs/security.md): destroys the thread's data key, appends a
+   * `thread-erased` event, drops the thread from Redis and from every store's L1, and waits
+   * (bounded) for the projection to remove it. From the first step on, reads of the thread
+   * answer not found; it takes no new events. Idempotent: a rerun finishes an interrupted one.
+   * Needs encryption (`encryption` option), else 'encryption-disabled'; a layout 1 projection
+   * refuses ('unsupported-layout').
+   */
+  eraseThread(threadId: string, options?: { timeoutMs?: number }): Promise<EraseResult>;
   health(): Promise<HealthReport>;
   stats(): StoreStats;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface EraseResult {
+  threadId: string;
+  /** when the key was destroyed (the first erasure's time, on a rerun) */
+  erasedAt: number;
+  /** the thread-erased event */
+  position: LogPosition;
+  /** the thread had no key: nothing of it was ever encrypted (its events, if any, are plaintext in the log) */
+  hadNoKey: boolean;
+  /** it was erased before (this call finished or repeated that erasure) */
+  alreadyErased: boolean;
+  /** the projection removed it within the timeout (false: it will, once a projector applies the event) */
+  projected: boolean;
 }

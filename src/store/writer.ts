@@ -13,7 +13,7 @@ import { WRITES_IDX_MAP, type Checkpoint } from '@langchain/langgraph-checkpoint
 import { ThreadlogError } from '../errors.ts';
 import type { EventCodec } from '../events/codec.ts';
 import type { DeltaEncoder } from '../events/deltas.ts';
-import type { ChannelValue, CheckpointEvent, CheckpointHeader, Receipt, ThreadlogEvent, TypedValue, WritesEvent } from '../events/types.ts';
+import { isThreadEnd, type ChannelValue, type CheckpointEvent, type CheckpointHeader, type Receipt, type ThreadlogEvent, type TypedValue, type WritesEvent } from '../events/types.ts';
 import { validateCheckpointNs, validateThreadId } from '../events/validate.ts';
 import type { Appender } from '../kafka/appender.ts';
 import type { DeltaTicket } from '../events/deltas.ts';
@@ -26,6 +26,8 @@ export interface Writer {
   saveBatch(inputs: SaveInput[]): Promise<Receipt[]>;
   putWrites(input: PutWritesInput): Promise<Receipt>;
   deleteThread(threadId: string): Promise<Receipt>;
+  /** appends a thread-erased event (the key is destroyed first: store/erase.ts) */
+  eraseThread(threadId: string): Promise<Receipt>;
   readonly saves: number;
 }
 
@@ -36,8 +38,14 @@ export interface WriterDeps {
   session: SessionTracker;
   /** write-through record of what this instance wrote (absent: disabled) */
   own: OwnWrites | undefined;
-  /** called once the log acknowledged a thread-deleted event */
+  /** called once the log acknowledged a thread-deleted or thread-erased event */
   onDeleted(threadId: string, receipt: Receipt): void;
+  /**
+   * The encryption step (absent: encryption off): the event as the log gets it, its content
+   * sealed with the thread's key (crypto/seal.ts). What this instance remembers of its own
+   * writes (L1, session reads) keeps the event as it was.
+   */
+  seal?(event: ThreadlogEvent): Promise<ThreadlogEvent>;
 }
 
 function invalidCheckpoint(message: string): never {
@@ -69,6 +77,8 @@ function createThreadSequencer() {
 export function createWriter(d: WriterDeps): Writer {
   let saves = 0;
   const inOrder = createThreadSequencer();
+  const seal = d.seal;
+  const encode = async (event: ThreadlogEvent) => d.codec.encode(seal === undefined ? event : await seal(event));
 
   /** the event, and the channels it lists as new without a value (no blob is written for them) */
   async function checkpointEvent(input: SaveInput, ticket: DeltaTicket): Promise<{ event: CheckpointEvent; empties: string[] }> {
@@ -112,10 +122,10 @@ export function createWriter(d: WriterDeps): Writer {
     return receipt.then((r) => {
       // before the session tracker learns of it: the record checks what was written earlier
       d.own?.record(event, r, empties, wholes);
-      const ns = event.type === 'thread-deleted' ? undefined : event.checkpointNs;
+      const ns = isThreadEnd(event) ? undefined : event.checkpointNs;
       d.session.recordEvent(event.threadId, r, event.type, ns);
       if (event.type === 'checkpoint') saves++;
-      if (event.type === 'thread-deleted') d.onDeleted(event.threadId, r);
+      if (isThreadEnd(event)) d.onDeleted(event.threadId, r);
       return r;
     });
   }
@@ -129,7 +139,7 @@ export function createWriter(d: WriterDeps): Writer {
     const ticket = d.deltas.begin(input?.checkpoint?.id);
     try {
       const { event, empties } = await checkpointEvent(input, ticket);
-      const records = await d.codec.encode(event);
+      const records = await encode(event);
       const appended = d.appender.append(records, { after: ticket.dependsOn() });
       ticket.settle(appended);
       const receipt = track(event, appended, empties, ticket.wholes());
@@ -184,7 +194,7 @@ export function createWriter(d: WriterDeps): Writer {
         taskPath: input.taskPath ?? '',
         writes,
       };
-      return (await inOrder([input.threadId], async () => boxed(track(event, d.appender.append(await d.codec.encode(event)))))).receipt;
+      return (await inOrder([input.threadId], async () => boxed(track(event, d.appender.append(await encode(event)))))).receipt;
     },
 
     async deleteThread(threadId) {
@@ -192,6 +202,16 @@ export function createWriter(d: WriterDeps): Writer {
       const event: ThreadlogEvent = { type: 'thread-deleted', eventId: randomUUID(), threadId, ts: Date.now() };
       const queued = await inOrder([threadId], async () => {
         // what this process remembers of the thread's lists must not be a base for new deltas
+        d.deltas.forget(threadId);
+        return boxed(track(event, d.appender.append(await d.codec.encode(event))));
+      });
+      return queued.receipt;
+    },
+
+    async eraseThread(threadId) {
+      validateThreadId(threadId, d.codec.options);
+      const event: ThreadlogEvent = { type: 'thread-erased', eventId: randomUUID(), threadId, ts: Date.now() };
+      const queued = await inOrder([threadId], async () => {
         d.deltas.forget(threadId);
         return boxed(track(event, d.appender.append(await d.codec.encode(event))));
       });

@@ -1,5 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseEnv, redisConnection, redisWhere } from '../../src/cli/env.ts';
+import { encryptionOptions, kafkaSecurity, parseEnv, redisConnection, redisWhere } from '../../src/cli/env.ts';
+import { localKeyId } from '../../src/crypto/key-provider.ts';
 
 describe('parseEnv', () => {
   it('defaults to the local stack', () => {
@@ -52,5 +57,53 @@ describe('parseEnv', () => {
     });
     expect(() => parseEnv({ THREADLOG_REDIS_CLUSTER_NAT_MAP: '172.28.0.31:6379' })).toThrow(/THREADLOG_REDIS_CLUSTER_NAT_MAP.*announced=reachable/);
     expect(() => parseEnv({ THREADLOG_REDIS_CLUSTER_NAT_MAP: '172.28.0.31:6379=localhost' })).toThrow(/THREADLOG_REDIS_CLUSTER_NAT_MAP.*host:port/);
+  });
+
+  it('takes the master key from a file or the variable; encryption is off without one', () => {
+    const key = randomBytes(32);
+    const old = randomBytes(32);
+    const dir = mkdtempSync(path.join(tmpdir(), 'threadlog-env-'));
+    const file = path.join(dir, 'master.key');
+    const oldFile = path.join(dir, 'old.key');
+    writeFileSync(file, key.toString('hex') + '\n');
+    writeFileSync(oldFile, old.toString('base64'));
+    expect(encryptionOptions(parseEnv({}))).toBe(false);
+    const fromFile = encryptionOptions(parseEnv({ THREADLOG_MASTER_KEY_FILE: file, THREADLOG_PREVIOUS_MASTER_KEY_FILES: oldFile }));
+    expect(fromFile && fromFile.keyProvider.keyId).toBe(localKeyId(key));
+    expect(fromFile && fromFile.previousKeyProviders?.map((p) => p.keyId)).toEqual([localKeyId(old)]);
+    const fromVar = encryptionOptions(parseEnv({ THREADLOG_MASTER_KEY: key.toString('hex') }));
+    expect(fromVar && fromVar.keyProvider.keyId).toBe(localKeyId(key));
+  });
+
+  it('refuses a master key that is not 32 bytes, a file it cannot read, or both settings at once, naming the variable', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'threadlog-env-'));
+    const short = path.join(dir, 'short.key');
+    writeFileSync(short, 'abcd');
+    expect(() => parseEnv({ THREADLOG_MASTER_KEY_FILE: short })).toThrow(/THREADLOG_MASTER_KEY_FILE.*32 bytes/);
+    expect(() => parseEnv({ THREADLOG_MASTER_KEY_FILE: path.join(dir, 'absent') })).toThrow(/THREADLOG_MASTER_KEY_FILE: cannot read/);
+    expect(() => parseEnv({ THREADLOG_MASTER_KEY: 'nope' })).toThrow(/THREADLOG_MASTER_KEY.*openssl rand -hex 32/);
+    expect(() => parseEnv({ THREADLOG_MASTER_KEY: randomBytes(32).toString('hex'), THREADLOG_MASTER_KEY_FILE: short })).toThrow(/not both/);
+    expect(() => parseEnv({ THREADLOG_PREVIOUS_MASTER_KEY_FILES: short })).toThrow(/32 bytes|needs the current key/);
+  });
+
+  it('takes the CA of a TLS Redis from a file, and passes it to the connection', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'threadlog-env-'));
+    const file = path.join(dir, 'ca.crt');
+    writeFileSync(file, '-----BEGIN CERTIFICATE-----\n');
+    const env = parseEnv({ THREADLOG_REDIS_URL: 'rediss://u:p@cache:6380', THREADLOG_REDIS_TLS_CA_FILE: file });
+    expect(redisConnection(env)).toEqual({ url: 'rediss://u:p@cache:6380', options: { tls: { ca: Buffer.from('-----BEGIN CERTIFICATE-----\n') } } });
+    expect(() => parseEnv({ THREADLOG_REDIS_TLS_CA_FILE: path.join(dir, 'absent') })).toThrow(/THREADLOG_REDIS_TLS_CA_FILE: cannot read/);
+  });
+
+  it('takes Kafka TLS and SASL together; SASL turns TLS on; a partial SASL setting is refused', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'threadlog-env-'));
+    const file = path.join(dir, 'kafka-ca.crt');
+    writeFileSync(file, 'PEM');
+    const sasl = { THREADLOG_KAFKA_SASL_MECHANISM: 'scram-sha-256', THREADLOG_KAFKA_SASL_USERNAME: 'u', THREADLOG_KAFKA_SASL_PASSWORD: 'p' };
+    expect(kafkaSecurity(parseEnv({}))).toEqual({});
+    expect(kafkaSecurity(parseEnv({ ...sasl, THREADLOG_KAFKA_TLS_CA_FILE: file }))).toEqual({ ssl: { ca: [Buffer.from('PEM')] }, sasl: { mechanism: 'scram-sha-256', username: 'u', password: 'p' } });
+    expect(kafkaSecurity(parseEnv(sasl)).ssl).toBe(true);
+    expect(() => parseEnv({ THREADLOG_KAFKA_SASL_USERNAME: 'u' })).toThrow(/THREADLOG_KAFKA_SASL_MECHANISM, THREADLOG_KAFKA_SASL_USERNAME and THREADLOG_KAFKA_SASL_PASSWORD together/);
+    expect(() => parseEnv({ ...sasl, THREADLOG_KAFKA_SASL_MECHANISM: 'gssapi' })).toThrow(/THREADLOG_KAFKA_SASL_MECHANISM/);
   });
 });

@@ -38,7 +38,7 @@ function setup(maxBytes = 1 << 20) {
   // what the writer does: the record first, then the session tracker
   const record = (e: ThreadlogEvent, offset: number, empties?: string[], wholes?: ReadonlyMap<string, TypedValue>): void => {
     own.record(e, receipt(offset), empties, wholes);
-    session.recordEvent(T, receipt(offset), e.type, e.type === 'thread-deleted' ? undefined : e.checkpointNs);
+    session.recordEvent(T, receipt(offset), e.type, e.type === 'thread-deleted' || e.type === 'thread-erased' ? undefined : e.checkpointNs);
     if (e.type === 'thread-deleted') session.markDeleted(T, receipt(offset));
   };
   return { l1, own, record };

@@ -11,7 +11,7 @@
  * match nothing: the batch is planned again from what is stored (every write is idempotent).
  */
 import type { Collection, Document } from 'mongodb';
-import type { LogPosition } from '../../events/types.ts';
+import { isThreadEnd, type LogPosition } from '../../events/types.ts';
 import { ThreadlogError } from '../../errors.ts';
 import { comparePos, toPos, type Pos, type PositionedEvent } from '../../projection/documents.ts';
 import { ids, idRange } from '../../projection/ids.ts';
@@ -54,7 +54,7 @@ export async function applyBatchV2(cols: CollectionsV2, events: readonly Positio
   }
   const chained = events as readonly ChainedEvent[];
   const threads = [...new Set(events.map((e) => e.event.threadId))];
-  const lanes = [...new Map(events.filter((e) => e.event.type !== 'thread-deleted').map((e) => {
+  const lanes = [...new Map(events.filter((e) => !isThreadEnd(e.event)).map((e) => {
     const ev = e.event as { threadId: string; checkpointNs: string };
     return [JSON.stringify([ev.threadId, ev.checkpointNs]), [ev.threadId, ev.checkpointNs] as const];
   })).values()];
@@ -98,6 +98,7 @@ async function applyOnce(
   const known: KnownState = {
     tombstone: (t) => tombs.get(t)?.pos ?? undefined,
     tombstoneChain: (t) => tombs.get(t)?.chain ?? undefined,
+    erased: (t) => tombs.get(t)?.erased ?? undefined,
     head: (t, ns) => heads.get(ids.head(t, ns)) ?? undefined,
     checkpoint: (t, ns, id) => checkpoints.get(ids.checkpoint(t, ns, id)) ?? state.checkpoint(t, ns, id),
     recent: (t, ns, channel, version) => state.recent(t, ns, channel, version),

@@ -13,7 +13,7 @@
  *   the newest checkpoint in head order (without values) and the lane's hash-chain head. It
  *   is replaced only under the `chain.last` it was computed from (optimistic, by log
  *   position): a slower or older writer never moves it back.
- * - `tomb:<thread>` — the newest delete and the delete lane's chain.
+ * - `tomb:<thread>` — the newest delete and the delete lane's chain; an erased thread's first erasure.
  * - `blob:<thread>:<ns>:<checkpoint>:<channel>:<part>` — parts of a spilled value.
  * Pure: types and ids only.
  */
@@ -60,6 +60,8 @@ export interface CheckpointDocV2 {
   /** the LangGraph header as JSON text (channel names may hold `.`/`$`) */
   checkpoint: string;
   metadata: Record<string, unknown>;
+  /** schema 3, an encrypted event: its sealed metadata and header fields, as the event carried them */
+  sealed?: TypedValue;
   eventId: string;
   ts: number;
   pos: Pos;
@@ -106,8 +108,10 @@ export interface TombstoneDocV2 {
   threadId: string;
   pos: Pos;
   ts: number;
-  /** the delete lane's chain (every delete of the thread) */
+  /** the delete lane's chain (every delete and erasure of the thread) */
   chain?: LaneChain;
+  /** the thread's first erasure (thread-erased): no event of it is projected any more */
+  erased?: { pos: Pos; ts: number };
 }
 
 export interface BlobPartDocV2 {

@@ -34,6 +34,7 @@ export function knownFromDocs(get: (id: string) => DocV2 | undefined): KnownStat
   return {
     tombstone: (t) => (get(ids.tombstone(t)) as TombstoneDocV2 | undefined)?.pos,
     tombstoneChain: (t) => (get(ids.tombstone(t)) as TombstoneDocV2 | undefined)?.chain,
+    erased: (t) => (get(ids.tombstone(t)) as TombstoneDocV2 | undefined)?.erased,
     head: (t, ns) => get(ids.head(t, ns)) as HeadDocV2 | undefined,
     checkpoint(t, ns, id) {
       const d = get(ids.checkpoint(t, ns, id)) as CheckpointDocV2 | undefined;

@@ -10,7 +10,7 @@
  * one remembers), `planBatchV2` then plans with them. Duplicates, older and hidden events
  * are results, never exceptions.
  */
-import type { ChannelVersion, CheckpointEvent, ThreadDeletedEvent, TypedValue, WritesEvent } from '../../events/types.ts';
+import { isThreadEnd, type ChannelVersion, type CheckpointEvent, type ThreadEndEvent, type TypedValue, type WritesEvent } from '../../events/types.ts';
 import { GENESIS_LINK, nextLink } from '../chain.ts';
 import { compareHeads, comparePos, toPos, type Pos, type PositionedEvent } from '../documents.ts';
 import type { SkipReason } from '../evolve.ts';
@@ -49,6 +49,8 @@ export interface KnownState {
   tombstone(threadId: string): Pos | undefined;
   /** the stored delete-lane chain (the tombstone's) */
   tombstoneChain(threadId: string): LaneChain | undefined;
+  /** the stored tombstone's first erasure, if the thread was erased */
+  erased(threadId: string): { pos: Pos; ts: number } | undefined;
   head(threadId: string, ns: string): HeadDocV2 | undefined;
   checkpoint(threadId: string, ns: string, checkpointId: string): CheckpointInfo | undefined;
   /** a checkpoint remembered to hold this value (an applier's memory of what it projected) */
@@ -165,12 +167,17 @@ export function planBatchV2(events: readonly ChainedEvent[], known: KnownState):
   const plan: PlanV2 = { deletions: [], checkpoints: [], writes: [], blobs: [], heads: [], tombstones: [], decided: new Map(), deleting: new Set(), missing: [] };
   // the newest delete of each thread in the batch hides every older event of it
   const lastDelete = new Map<string, Pos>();
+  // an erasure hides every event of its thread, before and after it: the first one of each
+  // thread, stored or in the batch
+  const erasedAt = new Map<string, { pos: Pos; ts: number }>();
   for (const { event, position } of events) {
-    if (event.type !== 'thread-deleted') continue;
+    if (!isThreadEnd(event)) continue;
     const pos = toPos(position);
     const cur = lastDelete.get(event.threadId);
     if (cur === undefined || comparePos(pos, cur) > 0) lastDelete.set(event.threadId, pos);
+    if (event.type === 'thread-erased' && !erasedAt.has(event.threadId)) erasedAt.set(event.threadId, known.erased(event.threadId) ?? { pos, ts: event.ts });
   }
+  const erasure = (thread: string): { pos: Pos; ts: number } | undefined => known.erased(thread) ?? erasedAt.get(thread);
   const tombOf = (thread: string): Pos | undefined => {
     const stored = known.tombstone(thread);
     const inBatch = lastDelete.get(thread);
@@ -179,6 +186,7 @@ export function planBatchV2(events: readonly ChainedEvent[], known: KnownState):
   /** a delete in this batch: memory of earlier batches no longer holds */
   const deletedSince = (threadId: string): boolean => lastDelete.has(threadId);
   const hidden = (thread: string, pos: Pos): boolean => {
+    if (erasure(thread) !== undefined) return true;
     const t = tombOf(thread);
     return t !== undefined && comparePos(pos, t) <= 0;
   };
@@ -215,7 +223,7 @@ export function planBatchV2(events: readonly ChainedEvent[], known: KnownState):
   events.forEach((e, i) => {
     const { event } = e;
     const pos = toPos(e.position);
-    if (event.type === 'thread-deleted') {
+    if (isThreadEnd(event)) {
       planDelete(event, e, pos, i);
       return;
     }
@@ -229,7 +237,8 @@ export function planBatchV2(events: readonly ChainedEvent[], known: KnownState):
     else planCheckpoint(event, lane, pos, chain.head, i);
   });
 
-  function planDelete(event: ThreadDeletedEvent, e: ChainedEvent, pos: Pos, i: number): void {
+  /** a delete or an erasure: both remove what is older and chain in the thread's delete lane */
+  function planDelete(event: ThreadEndEvent, e: ChainedEvent, pos: Pos, i: number): void {
     let t = tombChains.get(event.threadId);
     if (t === undefined) {
       const stored = known.tombstoneChain(event.threadId);
@@ -249,7 +258,8 @@ export function planBatchV2(events: readonly ChainedEvent[], known: KnownState):
     }
     const prev = t.doc ?? undefined;
     const newest = prev === undefined || comparePos(pos, prev.pos) > 0 ? { pos, ts: event.ts } : { pos: prev.pos, ts: prev.ts };
-    t.doc = { _id: ids.tombstone(event.threadId), threadId: event.threadId, pos: stored !== undefined && comparePos(stored, newest.pos) > 0 ? stored : newest.pos, ts: newest.ts, chain };
+    const erased = erasure(event.threadId);
+    t.doc = { _id: ids.tombstone(event.threadId), threadId: event.threadId, pos: stored !== undefined && comparePos(stored, newest.pos) > 0 ? stored : newest.pos, ts: newest.ts, chain, ...(erased === undefined || comparePos(erased.pos, pos) > 0 ? {} : { erased }) };
     // the thread's lanes in this batch lose their heads older than the delete
     for (const lane of lanes.values()) {
       if (lane.threadId !== event.threadId) continue;
@@ -313,6 +323,7 @@ export function planBatchV2(events: readonly ChainedEvent[], known: KnownState):
       ...(event.parentCheckpointId === undefined ? {} : { parentCheckpointId: event.parentCheckpointId }),
       checkpoint: JSON.stringify(event.checkpoint),
       metadata: toStoredMetadata(event.metadata),
+      ...(event.sealed === undefined ? {} : { sealed: event.sealed }),
       eventId: event.eventId,
       ts: event.ts,
       pos,

@@ -57,6 +57,8 @@ export interface HistoryOptions {
   fork?: number;
   /** probability that an event is a delete of its thread */
   del?: number;
+  /** probability that an event is an erasure of its thread (the thread's later events keep coming, late) */
+  erase?: number;
   /** probability of a re-put of an existing checkpoint id */
   reput?: number;
   /** bytes of a value that must spill out of its document (0: none) */
@@ -84,6 +86,12 @@ export async function randomHistory(seed: number, o: HistoryOptions): Promise<Mo
     const lane = lanes.get(`${threadId}\u0000${ns}`) ?? [];
     lanes.set(`${threadId}\u0000${ns}`, lane);
     const roll = r();
+    if (o.erase && r() < o.erase) {
+      push({ type: 'thread-erased', eventId: `x${offset}`, threadId, ts: offset });
+      enc.forget(threadId);
+      for (const [k, l] of lanes) if (k.startsWith(`${threadId}\u0000`)) l.length = 0;
+      continue;
+    }
     if (roll < (o.del ?? 0.03)) {
       push({ type: 'thread-deleted', eventId: `d${offset}`, threadId, ts: offset });
       enc.forget(threadId);
@@ -151,8 +159,10 @@ function checkpointEvent(threadId: string, ns: string, id: string, parent: strin
 /** The model: a fold over the log, with full values taken from the events' own states. */
 async function modelOf(log: readonly PositionedEvent[]): Promise<Pick<Model, 'checkpoints' | 'writes'>> {
   const lastDelete = new Map<string, number>();
-  log.forEach((e, i) => e.event.type === 'thread-deleted' && lastDelete.set(e.event.threadId, i));
-  const visible = (thread: string, i: number): boolean => (lastDelete.get(thread) ?? -1) < i;
+  log.forEach((e, i) => (e.event.type === 'thread-deleted' || e.event.type === 'thread-erased') && lastDelete.set(e.event.threadId, i));
+  // an erasure hides every event of its thread, before and after it
+  const erased = new Set(log.filter((e) => e.event.type === 'thread-erased').map((e) => e.event.threadId));
+  const visible = (thread: string, i: number): boolean => !erased.has(thread) && (lastDelete.get(thread) ?? -1) < i;
   const checkpoints = new Map<string, ModelCheckpoint>();
   // a value by (thread, ns, channel, version), as the writer had it
   const byVersion = new Map<string, unknown>();

@@ -3,7 +3,7 @@ import { JsonPlusSerializer, uuid6 } from '@langchain/langgraph-checkpoint';
 import { describe, expect, it } from 'vitest';
 import { collectDeltaChain, createDeltaEncoder, encodeAcknowledged, resolveChannelValue, type ChannelValue, type ChannelVersion, type CheckpointEvent, type ThreadlogEvent, type TypedValue, type WritesEvent } from '../../../src/events/index.ts';
 import { ids } from '../../../src/projection/ids.ts';
-import type { BlobPartDocV2, CheckpointDocV2, HeadDocV2 } from '../../../src/projection/v2/documents.ts';
+import type { BlobPartDocV2, CheckpointDocV2, HeadDocV2, TombstoneDocV2 } from '../../../src/projection/v2/documents.ts';
 import { channelValueOf, createMemoryProjectionV2, type MemoryProjectionV2 } from '../../../src/projection/v2/memory.ts';
 import type { ChainedEvent } from '../../../src/projection/v2/plan.ts';
 
@@ -194,6 +194,48 @@ describe('projection layout 2 (pure plan + in-memory model)', () => {
     expect((mem.get(ids.head('d', 'sub:1')) as HeadDocV2).chain?.count).toBe(2);
     expect((mem.get(ids.head('d', '')) as HeadDocV2).head?.checkpointId).toBe(after.checkpointId);
     expect(await read(mem, 'd', '', after.checkpointId, 'messages')).toEqual(['m-1']);
+  });
+
+  it('an erasure drops older documents, and no event of the thread is projected after it, in later batches either', async () => {
+    const root = writer('e');
+    const sub = writer('e', 'sub:1');
+    const mem = createMemoryProjectionV2();
+    mem.applyBatch(chained([await root.checkpoint(), await sub.checkpoint(), await root.writes('x', [[0, 'messages', 'hi']])]));
+    const erase: ThreadlogEvent = { type: 'thread-erased', eventId: 'erase-e', threadId: 'e', ts: 9 };
+    // a late event in the same batch, and a new lane after it: hidden, chained, no head
+    const late = await root.checkpoint();
+    const p1 = mem.applyBatch(chained([erase, late, await writer('e', 'sub:2').checkpoint()]));
+    expect(p1.deletions).toEqual([{ threadId: 'e', before: expect.any(Object) }]);
+    expect(p1.decided.get(1)).toBe('tombstoned');
+    expect(p1.decided.get(2)).toBe('tombstoned');
+    expect(p1.checkpoints).toEqual([]);
+    // later batches: still hidden (the stored tombstone says erased), a delete keeps the mark
+    const del: ThreadlogEvent = { type: 'thread-deleted', eventId: 'del-e', threadId: 'e', ts: 10 };
+    const p2 = mem.applyBatch(chained([await root.checkpoint(), del, await writer('e').checkpoint()]));
+    expect([p2.decided.get(0), p2.decided.get(2)]).toEqual(['tombstoned', 'tombstoned']);
+    const tomb = mem.get(ids.tombstone('e')) as TombstoneDocV2;
+    expect(tomb.erased?.ts).toBe(9);
+    expect(tomb.chain?.count).toBe(2);
+    const docs = mem.docs().map((d) => d._id);
+    expect(docs.filter((i) => i.startsWith('cp:') || i.startsWith('w:') || i.startsWith('blob:'))).toEqual([]);
+    for (const ns of ['', 'sub:1', 'sub:2']) expect((mem.get(ids.head('e', ns)) as HeadDocV2).head, ns).toBeUndefined();
+    // every event is still in a lane chain: the audit verifies them after the erasure
+    expect((mem.get(ids.head('e', '')) as HeadDocV2).chain?.count).toBe(5);
+    // other threads are untouched
+    const other = writer('o');
+    const cp = await other.checkpoint();
+    mem.applyBatch(chained([cp]));
+    expect(await read(mem, 'o', '', cp.checkpointId, 'messages')).toEqual(['m-1']);
+  });
+
+  it('sealed fields of an encrypted event are kept on its document and its head', async () => {
+    const w = writer('s');
+    const cp = await w.checkpoint();
+    const sealed = { type: 'sealed:json', value: new Uint8Array([1, 2, 3]) };
+    const mem = createMemoryProjectionV2();
+    mem.applyBatch(chained([{ ...cp, metadata: {}, sealed }]));
+    expect((mem.get(ids.checkpoint('s', '', cp.checkpointId)) as CheckpointDocV2).sealed).toEqual(sealed);
+    expect((mem.get(ids.head('s', '')) as HeadDocV2).head?.sealed).toEqual(sealed);
   });
 
   it('a value too large for one document goes to blob parts and reads back', async () => {

@@ -6,7 +6,7 @@
  *    projector equals one built from scratch), and
  * 2. read back, through origins and skip-delta bases by exact `_id`, what the model says for
  *    every visible checkpoint: values and pending writes; each lane's head is its newest id;
- *    nothing hidden by a delete is readable.
+ *    nothing hidden by a delete is readable, and nothing of an erased thread, however late.
  */
 import { describe, expect, it } from 'vitest';
 import type { CheckpointDocV2, HeadDocV2, WritesDocV2 } from '../../../src/projection/v2/documents.ts';
@@ -69,6 +69,28 @@ describe('layout 2 against the model', () => {
       for (let at = 0; at < cut; at += 4) expect(resumed.applyBatch(events.slice(at, Math.min(cut, at + 4))).missing).toEqual([]);
       expect(resumed.applyBatch(events.slice(Math.floor(events.length * 0.3))).missing).toEqual([]);
       expect(resumed.docs(), 'resumed from 30 %').toEqual(whole.docs());
+    });
+  }
+
+  for (const seed of [11, 12, 13, 14]) {
+    it(`seed ${seed}: erasures (with late events after them) — same documents whatever the batches, nothing of an erased thread readable`, async () => {
+      const model = await randomHistory(seed, { events: 200, threads: 3, fork: 0.05, del: 0.02, reput: 0.02, erase: 0.03 });
+      const events = chained(model);
+      const erasedThreads = new Set(model.log.filter((e) => e.event.type === 'thread-erased').map((e) => e.event.threadId));
+      expect(erasedThreads.size, 'the history erases a thread').toBeGreaterThan(0);
+      const whole = createMemoryProjectionV2();
+      whole.applyBatch(events);
+      await expectReadsMatch(whole, model);
+      for (const t of erasedThreads) {
+        const left = whole.docs().filter((d) => (d as { threadId?: string }).threadId === t && !d._id.startsWith('head:') && !d._id.startsWith('tomb:'));
+        expect(left, `documents of erased thread ${t}`).toEqual([]);
+        expect(whole.docs().filter((d) => d._id.startsWith('head:') && (d as HeadDocV2).threadId === t && (d as HeadDocV2).head !== undefined)).toEqual([]);
+      }
+      for (const maxBatch of [1, 5, 17]) {
+        const mem = createMemoryProjectionV2();
+        for (const batch of deliveries(events, seed * 7 + maxBatch, maxBatch)) mem.applyBatch(batch);
+        expect(mem.docs(), `batches of up to ${maxBatch}`).toEqual(whole.docs());
+      }
     });
   }
 
