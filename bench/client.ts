@@ -22,9 +22,8 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { MemorySaver, uuid6, type BaseCheckpointSaver, type Checkpoint } from '@langchain/langgraph-checkpoint';
-import { Redis } from 'ioredis';
 import { parseEnv } from '../src/cli/env.ts';
-import { createKafkaClient } from '../src/kafka/client.ts';
+import { removeBenchData } from './suite/cleanup.ts';
 import { createCheckpointStore, createLocalKeyProvider, ThreadlogSaver } from '../src/index.ts';
 import { cpuDelta, projectionServerPids, snapshot, stackPids } from './suite/cpu.ts';
 import { checkPinnable, pin } from './suite/pin.ts';
@@ -144,15 +143,7 @@ async function main(): Promise<void> {
   } finally {
     await store.close();
     await encrypted.close();
-    const kafka = createKafkaClient({ brokers: env.kafkaBrokers, clientId: 'bench-client' });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [`${prefix}.checkpoints`, `${prefix}.dead-letter`] }).catch(() => undefined);
-    await admin.disconnect();
-    const redis = new Redis(env.redisUrl);
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
+    await removeBenchData(env, prefix, 'bench-client');
   }
 
   const table = new Table({ head: ['threads × steps', 'cores', 'saver', 'steps/s (median; reps)', 'CPU µs/step', 'servers CPU µs/step', 'getTuple p50/p99 ms', 'put p50/p99 ms', 'putWrites p50/p99 ms', 'steps/s ÷ Memory', 'CPU ÷ Memory'] });

@@ -14,10 +14,8 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { uuid6, type Checkpoint } from '@langchain/langgraph-checkpoint';
-import { MongoClient } from 'mongodb';
-import { Redis } from 'ioredis';
 import { parseEnv } from '../src/cli/env.ts';
-import { createKafkaClient } from '../src/kafka/client.ts';
+import { removeBenchData } from './suite/cleanup.ts';
 import { createCheckpointStore, createLocalKeyProvider, type CheckpointStore, type Logger } from '../src/index.ts';
 
 const quick = process.argv.includes('--quick');
@@ -86,18 +84,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await store.close();
-    const kafka = createKafkaClient({ brokers: env.kafkaBrokers, clientId: 'bench-erase' });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [`${prefix}.checkpoints`, `${prefix}.dead-letter`] }).catch(() => undefined);
-    await admin.disconnect();
-    const redis = new Redis(env.redisUrl);
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
-    const mongo = new MongoClient(env.mongoUrl);
-    await mongo.db(prefix).dropDatabase().catch(() => undefined);
-    await mongo.close();
+    await removeBenchData(env, prefix, 'bench-erase');
   }
   const summary = {
     checkpoints: CHECKPOINTS,
