@@ -11,6 +11,10 @@
  * --threadlog-only: skip the MemorySaver cells (profiling: node --import tsx --cpu-prof bench/client.ts).
  * --pin: every repetition runs twice, shared (all cores for everyone) and pinned (this process
  * on core 0, the stack's servers on core 1: bench/suite/pin.ts), so both figures are reported.
+ * --no-broker (diagnostic, never a result): the store's producer acknowledges every batch at
+ * once without sending it (topics are still created on the real Kafka), so the table splits the
+ * saver's CPU into its own code and what kafkajs and the socket add (the difference to a run
+ * without the flag).
  * Env: THREADLOG_KAFKA_BROKERS / _MONGO_URL / _REDIS_URL (default: the local stack).
  * Output: a table (medians and spread of the repetitions; CPU µs per step of this process from
  * /proc, and of the servers), bench/results/client-<timestamp>.json.
@@ -25,6 +29,8 @@ import { MemorySaver, uuid6, type BaseCheckpointSaver, type Checkpoint } from '@
 import { parseEnv } from '../src/cli/env.ts';
 import { removeBenchData } from './suite/cleanup.ts';
 import { createCheckpointStore, createLocalKeyProvider, ThreadlogSaver } from '../src/index.ts';
+import { createKafkaClient } from '../src/kafka/client.ts';
+import type { Kafka, Producer, ProducerBatch, RecordMetadata } from 'kafkajs';
 import { cpuDelta, projectionServerPids, snapshot, stackPids } from './suite/cpu.ts';
 import { checkPinnable, pin } from './suite/pin.ts';
 
@@ -38,6 +44,7 @@ const ALL = ['ThreadlogSaver', 'ThreadlogSaver+encryption', 'MemorySaver'] as co
 type Label = (typeof ALL)[number];
 const SAVERS: readonly Label[] = process.argv.includes('--threadlog-only') ? ['ThreadlogSaver'] : ALL;
 const SIZES = quick ? [{ threads: 10, steps: 30 }, { threads: 100, steps: 10 }] : [{ threads: 10, steps: 100 }, { threads: 100, steps: 30 }];
+const noBroker = process.argv.includes('--no-broker');
 const env = parseEnv();
 const root = path.resolve(import.meta.dirname, '..');
 const prefix = `benchcli${Date.now().toString(36)}`;
@@ -110,10 +117,28 @@ async function loop(saver: BaseCheckpointSaver, label: Cell['saver'], mode: Mode
   return { saver: label, mode, threads, steps, rep, stepsPerSec: n / seconds, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / n, serversCpuMsPerStep: (srv * 1000) / n, getTuple: q(lat.get), put: q(lat.put), putWrites: q(lat.pw) };
 }
 
+/**
+ * --no-broker: a Kafka client whose producers answer every sendBatch at once with made-up
+ * offsets (nothing is sent); admin and everything else is the real client.
+ */
+function withoutBroker(kafka: Kafka): Kafka {
+  let offset = 0;
+  const producer = (): Producer =>
+    ({
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      sendBatch: async (batch: ProducerBatch): Promise<RecordMetadata[]> =>
+        (batch.topicMessages ?? []).flatMap(({ topic, messages }) =>
+          [...new Set(messages.map((m) => m.partition!))].map((partition) => ({ topicName: topic, partition, errorCode: 0, baseOffset: String((offset += messages.length)) })),
+        ),
+    }) as unknown as Producer;
+  return new Proxy(kafka, { get: (target, key) => (key === 'producer' ? producer : Reflect.get(target, key)) });
+}
+
 async function main(): Promise<void> {
   if (pinMode) checkPinnable();
   const options = {
-    kafka: { brokers: env.kafkaBrokers },
+    kafka: noBroker ? withoutBroker(createKafkaClient({ brokers: env.kafkaBrokers })) : { brokers: env.kafkaBrokers },
     mongo: { url: env.mongoUrl },
     redis: { url: env.redisUrl },
     dbName: prefix,
@@ -178,7 +203,7 @@ async function main(): Promise<void> {
   const dir = path.join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `client-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ quick, pin: pinMode, reps: REPS, machine: { cpus: cpus().length, model: cpus()[0]?.model }, summary: rows, encryption, cells, at: new Date().toISOString() }, null, 1));
+  writeFileSync(file, JSON.stringify({ quick, pin: pinMode, noBroker, reps: REPS, machine: { cpus: cpus().length, model: cpus()[0]?.model }, summary: rows, encryption, cells, at: new Date().toISOString() }, null, 1));
   console.log(`written ${path.relative(root, file)}`);
 }
 
