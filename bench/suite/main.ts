@@ -9,7 +9,7 @@
  * the servers and the projector on core 1: pin.ts); both figures are reported.
  * Env: THREADLOG_KAFKA_BROKERS / _MONGO_URL / _REDIS_URL (default: the local stack),
  *      BENCH_PG_URL (default: a throwaway cluster on 127.0.0.1:15433), BENCH_SAVERS
- *      (comma list, default all), BENCH_REPS, BENCH_CPU_PROF=<saver> (cpu-profile its workers
+ *      (comma list, default all), BENCH_WORKLOADS (graph,saver,bytes; default all), BENCH_REPS, BENCH_CPU_PROF=<saver> (cpu-profile its workers
  *      into .local/bench-prof).
  * Output: tables on stdout, bench/results/<date>-suite-<mode>.json, docs/img/bench-*.png and
  * the generated block of docs/BENCHMARKS.md. Every database, topic, group, key, file and
@@ -165,8 +165,8 @@ async function main(): Promise<void> {
     loadAverageAfter: loadAfter.map((l) => +l.toFixed(2)),
   };
   const when = new Date().toISOString();
-  // a run of some savers only (BENCH_SAVERS) or with --no-docs leaves docs/ alone
-  const partial = env.BENCH_SAVERS !== undefined || process.argv.includes('--no-docs');
+  // a run of some savers or workloads only (BENCH_SAVERS, BENCH_WORKLOADS) or with --no-docs leaves docs/ alone
+  const partial = env.BENCH_SAVERS !== undefined || env.BENCH_WORKLOADS !== undefined || process.argv.includes('--no-docs');
   const resultsFile = path.join(ROOT, 'bench/results', `${when.slice(0, 10)}-suite-${plan.mode}${plan.pin ? '-pin' : ''}${partial ? '-partial' : ''}.json`);
   mkdirSync(path.dirname(resultsFile), { recursive: true });
   writeFileSync(resultsFile, JSON.stringify({ when, mode: plan.mode, seconds, plan, machine, versions, postgres: pg && { origin: pg.origin, settings: pg.settings }, rows, targets, cells: results }, null, 2));

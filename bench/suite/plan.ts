@@ -25,13 +25,20 @@ export interface Plan {
   killAfterSeconds: number;
   /** --pin: every timed cell also runs pinned (client on core 0, servers on core 1) */
   pin: boolean;
+  /** BENCH_WORKLOADS (comma list, default all): the workloads to run */
+  workloads: Workload[];
 }
+
+const workloads = ['graph', 'saver', 'bytes'] as const;
+type Workload = (typeof workloads)[number];
 
 export function makePlan(argv: string[], env: NodeJS.ProcessEnv): Plan {
   const quick = argv.includes('--quick');
   const savers = env.BENCH_SAVERS ? (env.BENCH_SAVERS.split(',') as SaverKind[]) : [...saverKinds];
   for (const s of savers) if (!saverKinds.includes(s)) throw new Error(`BENCH_SAVERS: unknown saver ${s} (known: ${saverKinds.join(', ')})`);
-  const base = { savers, messageBytes: 400, largeFleet: 200, pin: argv.includes('--pin') };
+  const only = env.BENCH_WORKLOADS ? (env.BENCH_WORKLOADS.split(',') as Workload[]) : [...workloads];
+  for (const w of only) if (!workloads.includes(w)) throw new Error(`BENCH_WORKLOADS: unknown workload ${w} (known: ${workloads.join(', ')})`);
+  const base = { savers, messageBytes: 400, largeFleet: 200, pin: argv.includes('--pin'), workloads: only };
   const plan: Plan = quick
     ? { ...base, mode: 'quick', saverThreads: [10, 100], saverSteps: 5, graphThreads: [10], graphTurns: 2, bytesThreads: 2, bytesAt: [10, 50], reps: 1, repsLarge: 1, capSeconds: 8, killAfterSeconds: 45 }
     : { ...base, mode: 'full', saverThreads: [10, 100, 200, 1000], saverSteps: 20, graphThreads: [10, 100], graphTurns: 10, bytesThreads: 4, bytesAt: [10, 50, 200], reps: 2, repsLarge: 1, capSeconds: 15, killAfterSeconds: 75 };
@@ -59,5 +66,5 @@ export function cellsOf(plan: Plan): CellSpec[] {
   for (const saver of plan.savers) {
     cells.push({ saver, workload: 'bytes', threads: plan.bytesThreads, steps: Math.max(...plan.bytesAt), rep: 1, messageBytes: plan.messageBytes, pauseAt: plan.bytesAt, capSeconds: 1e9 });
   }
-  return cells;
+  return cells.filter((c) => plan.workloads.includes(c.workload));
 }

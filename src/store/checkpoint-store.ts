@@ -115,7 +115,7 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     const waiter = createWatermarkWaiter({ topic, cache, guard, projection, logger: log, slowPollMs: o.watermarkPollMs, mongoPollMs: o.mongoWatermarkPollMs });
     const assembler = createAssembler(projection, l1, codec);
     const reader = createReader({ projection, cache, guard, l1, assembler, session, waiter, metrics });
-    const ownReads = own && createOwnReads({ own, reader, assembler, topic, defaultConsistency: o.consistency });
+    const ownReads = own && createOwnReads({ own, reader, assembler, topic, defaultConsistency: o.consistency, headCheckMs: o.headCheckMs });
     const listing = createListing({ projection, reader, requirements, waiter, partitions: o.partitions, pageSize: o.pageSize, timeoutMs: o.readTimeoutMs, ...(ownReads ? { ownReads } : {}), ...(sealed ? { openRecords: sealed.opener.records } : {}) });
     return { ...g, projection, cache, waiter, reader, ownReads, listing };
   }
@@ -130,6 +130,7 @@ export async function createCheckpointStore(input: CheckpointStoreInput): Promis
     session.markDeleted(threadId, position);
     l1.dropThread(threadId);
     own?.forget(threadId, position);
+    side.ownReads?.forget(threadId);
     // an erasure elsewhere: the next read asks the key store again
     keys?.forget(threadId);
   }

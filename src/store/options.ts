@@ -82,6 +82,13 @@ export interface CheckpointStoreOptions {
    * projector; false: they wait, as `strong` does
    */
   writeThrough: boolean;
+  /**
+   * How long a `session` read of a thread this instance wrote reuses the projected head it
+   * last read (Redis, else MongoDB) instead of asking again at every read: another process's
+   * later checkpoint of such a thread shows within this long of being projected (the
+   * projector's own lag comes first). 0: ask at every read. Own writes show at once either way.
+   */
+  headCheckMs: number;
   redisTtlSeconds: number;
   redisTombstoneTtlSeconds: number;
   redisKeyPrefix: string;
@@ -141,6 +148,7 @@ export const defaultCheckpointStoreOptions: Omit<CheckpointStoreOptions, 'kafka'
   mongoWatermarkPollMs: 50,
   l1MaxBytes: 64 * 1024 * 1024,
   writeThrough: true,
+  headCheckMs: 1_000,
   redisTtlSeconds: 3_600,
   redisTombstoneTtlSeconds: 86_400,
   redisKeyPrefix: 'threadlog:',
@@ -168,6 +176,7 @@ export function resolveOptions(input: CheckpointStoreInput): CheckpointStoreOpti
   const positive = ['partitions', 'readTimeoutMs', 'redisTimeoutMs', 'redisCooldownMs', 'watermarkPollMs', 'mongoWatermarkPollMs', 'generationPollMs', 'redisTtlSeconds', 'redisTombstoneTtlSeconds', 'snapshotEvery', 'pageSize'] as const;
   for (const k of positive) if (!Number.isInteger(o[k]) || o[k] < 1) invalid(`${k} must be a positive integer`);
   if (!Number.isInteger(o.l1MaxBytes) || o.l1MaxBytes < 0) invalid('l1MaxBytes must be an integer >= 0');
+  if (!Number.isInteger(o.headCheckMs) || o.headCheckMs < 0) invalid('headCheckMs must be an integer >= 0');
   if (!(o.maxHealthyLag >= 0)) invalid('maxHealthyLag must be >= 0');
   if (o.encryption !== false) {
     const p = o.encryption?.keyProvider;

@@ -11,6 +11,7 @@
  * processes put on an own checkpoint, and a re-put of an own checkpoint id by another process,
  * show once projected (or with `strong`, or `after` their receipts).
  */
+import { LRUCache } from 'lru-cache';
 import { compareHeads, toPos } from '../projection/documents.ts';
 import type { Assembler } from './assemble.ts';
 import type { OwnCheckpoint, OwnWritesView } from './own-writes.ts';
@@ -25,6 +26,8 @@ export interface OwnReadsDeps {
   assembler: Assembler;
   topic: string;
   defaultConsistency: Consistency;
+  /** how long a projected head read for an own thread is reused (options.ts `headCheckMs`) */
+  headCheckMs: number;
 }
 
 export interface OwnReads {
@@ -37,6 +40,8 @@ export interface OwnReads {
    * it cannot list (pruned, or writes on others' checkpoints) that `known` does not cover.
    */
   listing(threadId: string, ns: string | undefined, partition: number, known: bigint, options: ReadOptions | undefined): OwnThreadListing | undefined;
+  /** forget the projected heads read for a thread (deleted or erased here) */
+  forget(threadId: string): void;
 }
 
 export interface OwnThreadListing {
@@ -48,8 +53,31 @@ export interface OwnThreadListing {
 const newer = (h: ProjectedHead, mine: OwnCheckpoint): boolean =>
   compareHeads({ checkpointId: h.checkpointId, pos: toPos(h.position) }, { checkpointId: mine.checkpointId, pos: toPos(mine.position) }) > 0;
 
+// threads whose projected head is remembered (each a few hundred bytes)
+const MAX_HEAD_THREADS = 20_000;
+
 export function createOwnReads(d: OwnReadsDeps): OwnReads {
   const { own, reader } = d;
+  /**
+   * The projected head of own threads as read lately, per namespace: a read of an own thread
+   * asks Redis (a round trip, and on a miss MongoDB) at most once per `headCheckMs`. Only
+   * another process's checkpoint can be newer than the own head, and the projector shows it
+   * seconds after it was written anyway; this adds at most `headCheckMs` to that.
+   */
+  const heads = new LRUCache<string, Map<string, { at: number; head: ProjectedHead | undefined }>>({ max: MAX_HEAD_THREADS });
+
+  async function projectedHead(threadId: string, ns: string): Promise<ProjectedHead | undefined> {
+    if (d.headCheckMs === 0) return reader.projectedHead(threadId, ns);
+    const now = performance.now();
+    let byNs = heads.get(threadId);
+    const seen = byNs?.get(ns);
+    // a head read before a delete this instance learnt of since is dropped by alive()
+    if (seen !== undefined && now - seen.at < d.headCheckMs) return seen.head !== undefined && reader.alive(threadId, seen.head.position) ? seen.head : undefined;
+    const head = await reader.projectedHead(threadId, ns);
+    if (byNs === undefined) heads.set(threadId, (byNs = new Map()));
+    byNs.set(ns, { at: now, head });
+    return head;
+  }
   // the projection as it is: nothing of this instance's is involved in what is read
   const now = (partition: number): Requirement => ({ partition, wait: NONE, head: NONE });
 
@@ -88,7 +116,7 @@ export function createOwnReads(d: OwnReadsDeps): OwnReads {
   async function latest(threadId: string, ns: string, p: number): Promise<Served | undefined> {
     const mine = own.head(threadId, ns);
     if (mine === undefined) return untouched(threadId, ns, await reader.latest(threadId, ns, now(p)));
-    const head = await reader.projectedHead(threadId, ns);
+    const head = await projectedHead(threadId, ns);
     if (head === undefined || !newer(head, mine)) return fromOwn(mine);
     // another writer's later checkpoint is projected: the projection's head stays ahead of ours
     const served = await reader.byId(threadId, ns, head.checkpointId, now(p), head.payload);
@@ -103,6 +131,10 @@ export function createOwnReads(d: OwnReadsDeps): OwnReads {
   }
 
   return {
+    forget(threadId) {
+      heads.delete(threadId);
+    },
+
     listing(threadId, ns, partition, known, options) {
       if (!eligible(threadId, partition, options)) return undefined;
       const l = own.listing(threadId, ns);

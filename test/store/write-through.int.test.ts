@@ -150,4 +150,35 @@ describe('with another writer', () => {
     await startProjector(stack);
     expect((await b.load({ threadId }, { consistency: 'strong' }))?.checkpointId).toBe(newest.id);
   });
+
+  it('an own thread\'s projected head is asked for at most once per headCheckMs: another writer shows within it', async () => {
+    const stores = { never: await openStore(stack, { headCheckMs: 60_000 }), second: await openStore(stack, { headCheckMs: 1_000 }), always: await openStore(stack, { headCheckMs: 0 }) };
+    try {
+      const threads = { never: stack.unique('hc-never'), second: stack.unique('hc-second'), always: stack.unique('hc-always') };
+      const mine = { never: checkpoint({ who: 'never' }, 1), second: checkpoint({ who: 'second' }, 1), always: checkpoint({ who: 'always' }, 1) };
+      const keys = ['never', 'second', 'always'] as const;
+      for (const k of keys) {
+        await stores[k].save({ threadId: threads[k], checkpoint: mine[k] });
+        // the first read looks at the projected head: there is none yet
+        expect((await stores[k].load({ threadId: threads[k] }))?.checkpointId).toBe(mine[k].id);
+      }
+      const theirs = { never: checkpoint({ who: 'b' }, 2), second: checkpoint({ who: 'b' }, 2), always: checkpoint({ who: 'b' }, 2) };
+      const projector = await startProjector(stack);
+      for (const k of keys) await b.save({ threadId: threads[k], checkpoint: theirs[k], parentCheckpointId: mine[k].id });
+      for (const k of keys) expect((await b.load({ threadId: threads[k] }, { consistency: 'strong' }))?.checkpointId).toBe(theirs[k].id);
+      await projector.stop();
+
+      // 0: every read asks, so the projected checkpoint wins at once
+      expect((await stores.always.load({ threadId: threads.always }))?.checkpointId).toBe(theirs.always.id);
+      // a minute: the head read a moment ago stands (the documented bound), strong waits and sees it
+      expect((await stores.never.load({ threadId: threads.never }))?.checkpointId).toBe(mine.never.id);
+      expect((await stores.never.load({ threadId: threads.never }, { consistency: 'strong' }))?.checkpoint.channel_values).toEqual({ who: 'b' });
+      // a second: it shows once that second is over
+      await expect.poll(async () => (await stores.second.load({ threadId: threads.second }))?.checkpointId, { timeout: 5_000, interval: 100 }).toBe(theirs.second.id);
+      // the own checkpoint is still there by id
+      expect((await stores.second.load({ threadId: threads.second, checkpointId: mine.second.id }))?.checkpoint.channel_values).toEqual({ who: 'second' });
+    } finally {
+      for (const s of Object.values(stores)) await s.close();
+    }
+  });
 });
