@@ -115,6 +115,30 @@ const MAX_EMPTIES = 256;
 const MAX_OFFSETS = 256;
 const OVERHEAD = 200;
 
+/**
+ * About what a JSON value takes (strings by length, 8 per number, a little per key): for the
+ * record's byte budget, without building the JSON string at every save (which cost as much as
+ * the rest of recording a checkpoint).
+ */
+export function approxBytes(v: unknown): number {
+  switch (typeof v) {
+    case 'string':
+      return v.length + 2;
+    case 'number':
+    case 'boolean':
+      return 8;
+    case 'object': {
+      if (v === null) return 4;
+      let n = 2;
+      if (Array.isArray(v)) for (const x of v) n += approxBytes(x) + 1;
+      else for (const k in v) n += k.length + 4 + approxBytes((v as Record<string, unknown>)[k]);
+      return n;
+    }
+    default:
+      return 0;
+  }
+}
+
 const emptyKey = (channel: string, version: ChannelVersion): string => JSON.stringify([channel, version]);
 const writeKey = (taskId: string, idx: number): string => JSON.stringify([taskId, idx]);
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -214,7 +238,7 @@ export function createOwnWrites(o: { maxBytes: number; l1: L1Cache; session: Ses
     const s = slotFor(rec, r, e.checkpointId);
     // a re-put of the same id: the later log position wins, as in the projection
     if (s.cp === undefined || BigInt(s.cp.position.offset) < BigInt(position.offset)) {
-      if (s.cp === undefined) grow(rec, s, JSON.stringify(e.checkpoint).length + JSON.stringify(e.metadata).length);
+      if (s.cp === undefined) grow(rec, s, approxBytes(e.checkpoint) + approxBytes(e.metadata));
       s.cp = cp;
     }
     if (r.head === undefined || newerHead(cp, r.head)) r.head = cp;

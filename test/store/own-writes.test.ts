@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CheckpointEvent, Receipt, ThreadlogEvent, TypedValue, WritesEvent } from '../../src/events/types.ts';
 import { createL1Cache } from '../../src/store/l1-cache.ts';
-import { createOwnWrites } from '../../src/store/own-writes.ts';
+import { approxBytes, createOwnWrites } from '../../src/store/own-writes.ts';
 import { createSessionTracker } from '../../src/store/session.ts';
 
 const T = 'thread';
@@ -135,3 +135,21 @@ describe('own writes', () => {
     expect(own.complete(T)).toBe(false);
   });
 });
+
+describe('approxBytes (the record\'s budget without building JSON)', () => {
+  it('stays within a fifth (or 16 bytes) of the JSON length of checkpoint headers and metadata', () => {
+    const version = (i: number) => `${String(i).padStart(32, '0')}.0123456789abcdef`;
+    const header = {
+      v: 4,
+      ts: '2026-12-07T16:00:00.000Z',
+      channel_versions: Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`channel-${i}`, version(i)])),
+      versions_seen: { agent: { messages: version(3), turn: 2 }, tool: {} },
+      pending: [1, 'two', null, true, { three: [3] }],
+    };
+    for (const v of [header, { source: 'loop', step: 3, parents: {} }, { writes: { agent: { messages: ['x'.repeat(5_000)] } } }, [], {}, 'é'.repeat(10)]) {
+      const json = JSON.stringify(v).length;
+      expect(Math.abs(approxBytes(v) - json)).toBeLessThanOrEqual(Math.max(0.2 * json, 16));
+    }
+  });
+});
+
