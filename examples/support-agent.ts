@@ -42,6 +42,8 @@ export interface GraphOptions {
   messageBytes?: number;
   /** ask a human to approve every Nth turn (0: never) */
   reviewEvery?: number;
+  /** the agent node waits this long, as a model call would (0: it answers at once) */
+  thinkMs?: number;
 }
 
 function buildSummarizer() {
@@ -58,10 +60,12 @@ export function buildSupportAgent(checkpointer: BaseCheckpointSaver, options: Gr
   const toolCallsPerTurn = options.toolCallsPerTurn ?? 1;
   const messageBytes = options.messageBytes ?? 200;
   const reviewEvery = options.reviewEvery ?? 0;
+  const thinkMs = options.thinkMs ?? 0;
   const summarizer = buildSummarizer();
 
   return new StateGraph(State)
-    .addNode('agent', (s: S) => {
+    .addNode('agent', async (s: S) => {
+      if (thinkMs > 0) await new Promise((r) => setTimeout(r, thinkMs));
       const last = s.messages[s.messages.length - 1];
       const calls = s.messages.filter((m) => m.role === 'tool').length;
       const wantsTool = last?.role === 'user' || (last?.role === 'tool' && calls % toolCallsPerTurn !== 0);

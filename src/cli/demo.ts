@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Command } from '@langchain/langgraph';
 import type { RunnableConfig } from '@langchain/core/runnables';
 import type { ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple } from '@langchain/langgraph-checkpoint';
@@ -26,6 +27,8 @@ export interface DemoOptions {
   messageBytes: number;
   toolCalls: number;
   reviewEvery: number;
+  /** simulated model latency per agent step (0: flat out) */
+  thinkMs: number;
   json: boolean;
 }
 
@@ -77,7 +80,7 @@ async function stopProjector(child: ChildProcess): Promise<void> {
 export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise<number> {
   await runStackScript('up');
   const out = (s: string): boolean => process.stdout.write(s + '\n');
-  out(`\nthreadlog demo: ${opts.agents} agents × ${opts.turns} turns, ~${opts.messageBytes} B messages`);
+  out(`\nthreadlog demo: ${opts.agents} agents × ${opts.turns} turns, ~${opts.messageBytes} B messages, ${opts.thinkMs > 0 ? `${opts.thinkMs} ms per model call` : 'no model latency (agents run flat out)'}`);
   const projector = startProjector(env);
   const registry = new Registry();
   let store: CheckpointStore | undefined;
@@ -99,13 +102,16 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
     const saver = new TimedSaver({ store });
     const run = randomBytes(3).toString('hex');
     const threads = Array.from({ length: opts.agents }, (_, i) => `demo-${run}-agent-${i + 1}`);
-    const graph = buildSupportAgent(saver, { messageBytes: opts.messageBytes, toolCallsPerTurn: opts.toolCalls, reviewEvery: opts.reviewEvery });
+    const graph = buildSupportAgent(saver, { messageBytes: opts.messageBytes, toolCallsPerTurn: opts.toolCalls, reviewEvery: opts.reviewEvery, thinkMs: opts.thinkMs });
 
     const bar = new cliProgress.SingleBar(
       { format: ' agents {bar} {value}/{total} turns | {eta_formatted} left', hideCursor: true, noTTYOutput: !process.stdout.isTTY, notTTYSchedule: 5_000 },
       cliProgress.Presets.shades_classic,
     );
     bar.start(opts.agents * opts.turns, 0);
+    // how late the event loop runs what is ready: every await of a save or load waits at least this
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     const start = performance.now();
     await Promise.all(
       threads.map(async (thread_id) => {
@@ -119,6 +125,7 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
       }),
     );
     const seconds = (performance.now() - start) / 1000;
+    loopDelay.disable();
     bar.stop();
 
     const health = await store.health();
@@ -132,6 +139,7 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
       savesPerSecond: Math.round(saver.putMs.length / seconds),
       saveMs: { p50: quantile(saver.putMs, 0.5), p99: quantile(saver.putMs, 0.99) },
       loadMs: { p50: quantile(saver.getMs, 0.5), p99: quantile(saver.getMs, 0.99) },
+      eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6 },
       projectionLagMessages: lag,
       cacheHitRate: lookups === 0 ? 0 : hits / lookups,
       cache: stats,
@@ -146,6 +154,7 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
         ['saves/s', summary.savesPerSecond],
         ['save latency p50 / p99', `${summary.saveMs.p50.toFixed(2)} / ${summary.saveMs.p99.toFixed(2)} ms`],
         ['load latency p50 / p99', `${summary.loadMs.p50.toFixed(2)} / ${summary.loadMs.p99.toFixed(2)} ms`],
+        ['event-loop delay p50 / p99', `${summary.eventLoopDelayMs.p50.toFixed(2)} / ${summary.eventLoopDelayMs.p99.toFixed(2)} ms${summary.eventLoopDelayMs.p50 > 5 ? ' (the process is CPU-bound: every await waits about this long)' : ''}`],
         ['projection lag at the end', `${lag} events`],
         ['cache hit rate', `${(summary.cacheHitRate * 100).toFixed(1)}% (L1 ${stats.hits.l1}, L2 ${stats.hits.l2}, L3 ${stats.hits.l3})`],
         ['store health', `${health.status}${health.reasons.length ? ': ' + health.reasons.join('; ') : ''}`],

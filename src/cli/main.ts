@@ -53,8 +53,9 @@ program
   .option('--message-bytes <n>', 'approximate size of each message', int, 400)
   .option('--tool-calls <n>', 'tool calls per turn', int, 1)
   .option('--review-every <n>', 'interrupt for a human review every Nth turn (0: never)', int, 3)
+  .option('--think-ms <n>', 'each agent step waits this long, as a model call would (0: agents run flat out)', int, 0)
   .option('--json', 'print the summary as JSON')
-  .action(async (opts: { agents: number; turns: number; messageBytes: number; toolCalls: number; reviewEvery: number; json?: boolean }) => {
+  .action(async (opts: { agents: number; turns: number; messageBytes: number; toolCalls: number; reviewEvery: number; thinkMs: number; json?: boolean }) => {
     process.exitCode = await demoCommand(parseEnv(), { ...opts, json: opts.json ?? false });
   });
 
