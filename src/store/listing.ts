@@ -40,7 +40,7 @@ export function createListing(d: ListingDeps) {
     const { threadId, checkpointNs: ns } = options;
     if (ns !== undefined) validateCheckpointNs(ns);
     const timeoutMs = options.timeoutMs ?? d.timeoutMs;
-    let fetch: (before: string | undefined) => Promise<CheckpointRecord[]>;
+    let fetch: (before: string | undefined, size: number) => Promise<CheckpointRecord[]>;
     let waitFor: (partition: number) => bigint;
     // one thread's timeline: a page's pending writes in one query (reader.fromRecords)
     const byThread = threadId !== undefined;
@@ -54,7 +54,7 @@ export function createListing(d: ListingDeps) {
       const known = d.waiter.known(p);
       mine = req.wait >= 0n && req.wait > known ? d.ownReads?.listing(threadId, ns, p, known, options) : undefined;
       if (mine === undefined && req.wait >= 0n) await d.waiter.waitFor(new Map([[p, req.wait]]), timeoutMs);
-      fetch = (before) => d.projection.listCheckpoints(threadId, ns, { before, limit: d.pageSize });
+      fetch = (before, size) => d.projection.listCheckpoints(threadId, ns, { before, limit: size });
       // merged: projected checkpoints as projected now (own writes on them are projected: the
       // record stood in only for what `known` covers); otherwise: as of the own writes
       const asOf = mine === undefined ? req.wait : known;
@@ -68,7 +68,7 @@ export function createListing(d: ListingDeps) {
     } else {
       const required = await d.requirements.forPartitions(options);
       if (required.size > 0) await d.waiter.waitFor(required, timeoutMs);
-      fetch = (before) => d.projection.listAcrossThreads({ before, limit: d.pageSize, ...(filter === undefined ? {} : { filter }) });
+      fetch = (before, size) => d.projection.listAcrossThreads({ before, limit: size, ...(filter === undefined ? {} : { filter }) });
       waitFor = (p) => required.get(p) ?? NONE;
     }
 
@@ -87,10 +87,16 @@ export function createListing(d: ListingDeps) {
       }
     }
 
+    // With `limit` own checkpoints at hand, a projected one older than the limit-th of them can
+    // never be listed: the projection is read down to there, not through the whole thread.
+    const floor = Number.isFinite(limit) && ownItems.length >= limit ? ownItems[limit - 1]!.checkpointId : undefined;
     let before = options.before;
     let yielded = 0;
     for (;;) {
-      const page = await fetch(before);
+      // a page as large as what is still wanted plus what may be skipped as own (never more
+      // than pageSize): a list of 10 reads 10 records, not a page of 100
+      const size = Math.min(d.pageSize, limit - yielded + ownKeys.size);
+      const page = await fetch(before, size);
       const shown: CheckpointRecord[] = [];
       for (const rec of page) {
         before = rec.checkpointId;
@@ -109,7 +115,7 @@ export function createListing(d: ListingDeps) {
         yield stored;
         if (++yielded >= limit) return;
       }
-      if (yielded >= limit || page.length < d.pageSize) break;
+      if (yielded >= limit || page.length < size || (floor !== undefined && before !== undefined && before < floor)) break;
     }
     for await (const o of ownNewerThan(undefined)) {
       yield o;

@@ -60,7 +60,7 @@ describe('caches', () => {
 
   it('reads keep working when the Redis client is disconnected mid-test', async () => {
     const redis = new Redis(stack.endpoints.redisUrl, { maxRetriesPerRequest: 1 });
-    const c = await openStore(stack, { redis, redisTimeoutMs: 100 });
+    const c = await openStore(stack, { redis, redisTimeoutMs: 100, headCheckMs: 0 });
     const thread = stack.unique('drop-redis');
     const first = checkpoint({ n: 1 }, 1);
     await c.save({ threadId: thread, checkpoint: first });
