@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setPriority } from 'node:os';
 import { Command } from '@langchain/langgraph';
 import type { RunnableConfig } from '@langchain/core/runnables';
 import type { ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple } from '@langchain/langgraph-checkpoint';
@@ -29,6 +30,8 @@ export interface DemoOptions {
   reviewEvery: number;
   /** simulated model latency per agent step (0: flat out) */
   thinkMs: number;
+  /** niceness of the projector process (0: the agents' priority) */
+  projectorNice: number;
   json: boolean;
 }
 
@@ -80,8 +83,12 @@ async function stopProjector(child: ChildProcess): Promise<void> {
 export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise<number> {
   await runStackScript('up');
   const out = (s: string): boolean => process.stdout.write(s + '\n');
-  out(`\nthreadlog demo: ${opts.agents} agents × ${opts.turns} turns, ~${opts.messageBytes} B messages, ${opts.thinkMs > 0 ? `${opts.thinkMs} ms per model call` : 'no model latency (agents run flat out)'}`);
+  out(`\nthreadlog demo: ${opts.agents} agents × ${opts.turns} turns, ~${opts.messageBytes} B messages, ${opts.thinkMs > 0 ? `${opts.thinkMs} ms per model call` : 'no model latency (agents run flat out)'}, projector at nice ${opts.projectorNice}`);
   const projector = startProjector(env);
+  // In production projectors run on other machines; here they share the agents' cores. A
+  // lower priority lets the agents (and Kafka, which acknowledges their saves) go first; the
+  // projector catches up when they pause, and the timeline below waits for it.
+  if (opts.projectorNice > 0 && projector.pid !== undefined) setPriority(projector.pid, opts.projectorNice);
   const registry = new Registry();
   let store: CheckpointStore | undefined;
   try {

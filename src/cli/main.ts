@@ -45,6 +45,12 @@ const int = (v: string): number => {
   return n;
 };
 
+const niceness = (v: string): number => {
+  const n = int(v);
+  if (n > 19) throw new Error(`expected a niceness 0-19, got '${v}'`);
+  return n;
+};
+
 program
   .command('demo')
   .description('start the local stack and a projector, run a fleet of agents through a LangGraph graph, summarize')
@@ -54,8 +60,9 @@ program
   .option('--tool-calls <n>', 'tool calls per turn', int, 1)
   .option('--review-every <n>', 'interrupt for a human review every Nth turn (0: never)', int, 3)
   .option('--think-ms <n>', 'each agent step waits this long, as a model call would (0: agents run flat out)', int, 0)
+  .option('--projector-nice <n>', 'CPU niceness of the projector process, 0-19 (production runs it on other machines; 0: the agents\' priority)', niceness, 10)
   .option('--json', 'print the summary as JSON')
-  .action(async (opts: { agents: number; turns: number; messageBytes: number; toolCalls: number; reviewEvery: number; thinkMs: number; json?: boolean }) => {
+  .action(async (opts: { agents: number; turns: number; messageBytes: number; toolCalls: number; reviewEvery: number; thinkMs: number; projectorNice: number; json?: boolean }) => {
     process.exitCode = await demoCommand(parseEnv(), { ...opts, json: opts.json ?? false });
   });
 
