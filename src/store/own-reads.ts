@@ -55,6 +55,8 @@ const newer = (h: ProjectedHead, mine: OwnCheckpoint): boolean =>
 
 // threads whose projected head is remembered (each a few hundred bytes)
 const MAX_HEAD_THREADS = 20_000;
+// namespaces per thread before the expired ones are swept out
+const MAX_NAMESPACES = 32;
 
 export function createOwnReads(d: OwnReadsDeps): OwnReads {
   const { own, reader } = d;
@@ -75,7 +77,10 @@ export function createOwnReads(d: OwnReadsDeps): OwnReads {
     if (seen !== undefined && now - seen.at < d.headCheckMs) return seen.head !== undefined && reader.alive(threadId, seen.head.position) ? seen.head : undefined;
     const head = await reader.projectedHead(threadId, ns);
     if (byNs === undefined) heads.set(threadId, (byNs = new Map()));
-    byNs.set(ns, { at: now, head });
+    // a thread's namespaces come and go (a subgraph run gets its own): expired ones are useless
+    if (byNs.size >= MAX_NAMESPACES) for (const [k, v] of byNs) if (now - v.at >= d.headCheckMs) byNs.delete(k);
+    // not Redis' payload (the head checkpoint's whole entry): only what orders it
+    byNs.set(ns, { at: now, head: head === undefined ? undefined : { checkpointId: head.checkpointId, position: head.position } });
     return head;
   }
   // the projection as it is: nothing of this instance's is involved in what is read
