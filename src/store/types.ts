@@ -10,7 +10,8 @@ import type { ChannelVersion, LogPosition, Receipt } from '../events/types.ts';
  * - `session` (default): read-your-writes for everything this store saved, and for every
  *   receipt passed as `after`. This store's own saves and writes are answered from what it
  *   wrote (write-through), before and after the projector applied them; what other processes
- *   wrote is shown as far as it is projected — a newer head of theirs included — except their
+ *   wrote is shown as far as it is projected — a newer head of theirs included, within
+ *   `headCheckMs` (1 s) of being projected for a thread this store wrote — except their
  *   pending writes on this store's own checkpoints and their re-puts of its checkpoint ids,
  *   which session reads of those checkpoints do not see (`strong`, `eventual` or `after`
  *   their receipts do);
