@@ -18,6 +18,9 @@
 #   THREADLOG_CLUSTER_KAFKA_CONTROLLER_PORTS  KRaft controller listeners   (default: 42192,42193,42194)
 #   THREADLOG_CLUSTER_KAFKA_HEAP              JVM heap per broker          (default: 320m)
 #   THREADLOG_CLUSTER_REDIS_PORTS             6 ports: 3 masters, 3 replicas (default: 42301..42306)
+#   THREADLOG_CLUSTER_REDIS_BUS_PORTS         their cluster bus ports, 6   (default: 22301..22306;
+#                                             Redis' own default, port + 10000, lands in Linux's
+#                                             ephemeral range, where a client connection can hold it)
 #   THREADLOG_CLUSTER_REDIS_NODE_TIMEOUT_MS   cluster-node-timeout: how long a silent master
 #                                             lives before its replica takes over (default: 3000)
 #   THREADLOG_KAFKA_VERSION                   Kafka jars (default: 4.1.1, as infra/stack.sh)
@@ -29,6 +32,7 @@ LOCAL=${THREADLOG_LOCAL_DIR:-$ROOT/.local}
 IFS=, read -r -a KAFKA_PORTS <<<"${THREADLOG_CLUSTER_KAFKA_PORTS:-42092,42093,42094}"
 IFS=, read -r -a CTRL_PORTS <<<"${THREADLOG_CLUSTER_KAFKA_CONTROLLER_PORTS:-42192,42193,42194}"
 IFS=, read -r -a REDIS_PORTS <<<"${THREADLOG_CLUSTER_REDIS_PORTS:-42301,42302,42303,42304,42305,42306}"
+IFS=, read -r -a BUS_PORTS <<<"${THREADLOG_CLUSTER_REDIS_BUS_PORTS:-22301,22302,22303,22304,22305,22306}"
 KAFKA_HEAP=${THREADLOG_CLUSTER_KAFKA_HEAP:-320m}
 KAFKA_VERSION=${THREADLOG_KAFKA_VERSION:-4.1.1}
 NODE_TIMEOUT=${THREADLOG_CLUSTER_REDIS_NODE_TIMEOUT_MS:-3000}
@@ -45,6 +49,7 @@ die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
 ((${#KAFKA_PORTS[@]} == 3 && ${#CTRL_PORTS[@]} == 3)) || die "THREADLOG_CLUSTER_KAFKA_PORTS and _CONTROLLER_PORTS need 3 ports each"
 ((${#REDIS_PORTS[@]} == 6)) || die "THREADLOG_CLUSTER_REDIS_PORTS needs 6 ports (3 masters + 3 replicas)"
+((${#BUS_PORTS[@]} == 6)) || die "THREADLOG_CLUSTER_REDIS_BUS_PORTS needs 6 ports (one per Redis node)"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pid_alive() { local f=$RUN/$1.pid; [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
@@ -229,11 +234,14 @@ start_redis_node() { # port
   rm -f "$RUN/$name.pid"
   port_open "$port" && die "port $port is taken by another process; set THREADLOG_CLUSTER_REDIS_PORTS"
   command -v redis-server >/dev/null || die "redis-server not found: run 'sudo apt-get install redis-server' (or infra/stack.sh up once)"
-  local dir=$DATA/redis-$port
+  local dir=$DATA/redis-$port bus="" i
+  for i in "${!REDIS_PORTS[@]}"; do [[ ${REDIS_PORTS[$i]} == "$port" ]] && bus=${BUS_PORTS[$i]}; done
+  [[ -n $bus ]] || die "no cluster bus port for Redis port $port"
+  port_open "$bus" && die "cluster bus port $bus (of Redis $port) is taken by another process; set THREADLOG_CLUSTER_REDIS_BUS_PORTS"
   mkdir -p "$dir"
   # A cache: no persistence. nodes-<port>.conf (the cluster's view) is kept across restarts,
   # so a node killed and started again rejoins its cluster (as a replica if it was replaced).
-  spawn "$name" "$LOGS/$name.log" redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
+  spawn "$name" "$LOGS/$name.log" redis-server --bind 127.0.0.1 --port "$port" --cluster-port "$bus" --dir "$dir" \
     --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --cluster-node-timeout "$NODE_TIMEOUT" \
     --save "" --appendonly no --daemonize no --protected-mode yes
 }
