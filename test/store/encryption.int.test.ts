@@ -17,7 +17,7 @@ import { createAppender } from '../../src/kafka/appender.ts';
 import { KEYS_COLLECTION } from '../../src/mongo/key-store.ts';
 import { ids, idRange } from '../../src/projection/ids.ts';
 import { useIsolatedStack, waitFor } from '../support/isolation.ts';
-import { checkpoint, GENERATION, openStore, PARTITIONS, startProjector } from './helpers.ts';
+import { checkpoint, collect, GENERATION, openStore, PARTITIONS, startProjector } from './helpers.ts';
 
 const stack = useIsolatedStack();
 const masterKey = randomBytes(32);
@@ -28,11 +28,6 @@ let db: Db;
 const meta = (step: number, extra: Record<string, unknown> = {}) => ({ source: 'loop' as const, step, parents: {}, ...extra });
 
 const errorOf = async (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 const col = (kind: string) => db.collection<{ _id: string }>(`${GENERATION}_${kind}`);
 
 /** every Redis value under this file's prefix, as raw bytes */

@@ -97,3 +97,10 @@ export function checkpoint(values: Record<string, unknown>, step = 1): Checkpoin
     versions_seen: {},
   } as Checkpoint;
 }
+
+/** everything an async iterable (a list or a stream) yields, in order */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type CommandStartedEvent } from 'mongodb';
 import type { CheckpointStore } from '../../src/index.ts';
 import { useIsolatedStack } from '../support/isolation.ts';
-import { checkpoint, openStore, startProjector } from './helpers.ts';
+import { checkpoint, collect, openStore, startProjector } from './helpers.ts';
 
 const stack = useIsolatedStack();
 let client: MongoClient;
@@ -32,11 +32,6 @@ afterAll(async () => {
 });
 
 const ids = (xs: Array<{ checkpointId: string }>) => xs.map((x) => x.checkpointId);
-async function drain<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 describe('session list of an own thread', () => {
   it('reads one page of the projection, not the whole thread, when own checkpoints fill the limit', async () => {
@@ -58,14 +53,14 @@ describe('session list of an own thread', () => {
     saved.push(last.id);
 
     finds.length = 0;
-    expect(ids(await drain(a.list({ threadId, limit: 5 })))).toEqual(saved.slice(-5).reverse());
+    expect(ids(await collect(a.list({ threadId, limit: 5 })))).toEqual(saved.slice(-5).reverse());
     // 45 projected checkpoints in pages of 20 were three queries
     expect(finds).toHaveLength(1);
     // a list longer than the own record covers (it keeps the newest 32) pages on as before
     finds.length = 0;
-    expect(ids(await drain(a.list({ threadId, limit: 40 })))).toEqual(saved.slice(-40).reverse());
+    expect(ids(await collect(a.list({ threadId, limit: 40 })))).toEqual(saved.slice(-40).reverse());
     expect(finds.length).toBeGreaterThanOrEqual(2);
-    expect(ids(await drain(a.list({ threadId })))).toEqual([...saved].reverse());
+    expect(ids(await collect(a.list({ threadId })))).toEqual([...saved].reverse());
   });
 
   it('another writer\'s projected checkpoint lands in its place among the own ones', async () => {
@@ -84,6 +79,6 @@ describe('session list of an own thread', () => {
     // the last two only in a's record
     for (const cp of mine.slice(6)) await a.save({ threadId, checkpoint: cp });
     const newest = all.map((c) => c.id).reverse();
-    for (const limit of [2, 4, 5, 9]) expect(ids(await drain(a.list({ threadId, limit })))).toEqual(newest.slice(0, limit));
+    for (const limit of [2, 4, 5, 9]) expect(ids(await collect(a.list({ threadId, limit })))).toEqual(newest.slice(0, limit));
   });
 });

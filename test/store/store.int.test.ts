@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { isThreadlogError, type CheckpointStore, type Receipt } from '../../src/index.ts';
 import { useIsolatedStack, waitFor } from '../support/isolation.ts';
-import { checkpoint, openStore, startProjector } from './helpers.ts';
+import { checkpoint, collect, openStore, startProjector } from './helpers.ts';
 
 const stack = useIsolatedStack();
 let a: CheckpointStore;
@@ -21,11 +21,6 @@ beforeAll(async () => {
   b = await openStore(stack);
 });
 
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 describe('caches', () => {
   it('fills L1 and L2 on a miss and serves from them afterwards', async () => {
