@@ -91,7 +91,7 @@ function pidFile(name: string): number[] {
 function serverPids(): Record<string, number[]> {
   const cluster = (names: string[]) => names.flatMap(pidFile);
   const kafkaPids = cluster(['cluster-kafka-1', 'cluster-kafka-2', 'cluster-kafka-3']);
-  const redisPids = cluster(['42301', '42302', '42303', '42304', '42305', '42306'].map((p) => `cluster-redis-${p}`));
+  const redisPids = cluster(['21301', '21302', '21303', '21304', '21305', '21306'].map((p) => `cluster-redis-${p}`));
   let postgres: number[] = [];
   try {
     const master = Number(readFileSync(path.join(local, 'data/postgres/postmaster.pid'), 'utf8').split('\n')[0]);

@@ -12,12 +12,13 @@
 #   cluster.sh reset    down, then delete the cluster's data (Kafka logs too)
 #   cluster.sh env      the THREADLOG_* variables that point the CLI and tests at the cluster
 #
-# Environment (all optional; defaults in the 42000-42999 range, see infra/README.md):
+# Environment (all optional; defaults in 21000-22999, below Linux' ephemeral range 32768-60999,
+# where an outgoing connection can hold a port a server then cannot bind; see infra/README.md):
 #   THREADLOG_LOCAL_DIR                       cache + data root            (default: <repo>/.local)
-#   THREADLOG_CLUSTER_KAFKA_PORTS             client listeners, 3 ports    (default: 42092,42093,42094)
-#   THREADLOG_CLUSTER_KAFKA_CONTROLLER_PORTS  KRaft controller listeners   (default: 42192,42193,42194)
+#   THREADLOG_CLUSTER_KAFKA_PORTS             client listeners, 3 ports    (default: 21092,21093,21094)
+#   THREADLOG_CLUSTER_KAFKA_CONTROLLER_PORTS  KRaft controller listeners   (default: 21192,21193,21194)
 #   THREADLOG_CLUSTER_KAFKA_HEAP              JVM heap per broker          (default: 320m)
-#   THREADLOG_CLUSTER_REDIS_PORTS             6 ports: 3 masters, 3 replicas (default: 42301..42306)
+#   THREADLOG_CLUSTER_REDIS_PORTS             6 ports: 3 masters, 3 replicas (default: 21301..21306)
 #   THREADLOG_CLUSTER_REDIS_BUS_PORTS         their cluster bus ports, 6   (default: 22301..22306;
 #                                             Redis' own default, port + 10000, lands in Linux's
 #                                             ephemeral range, where a client connection can hold it)
@@ -29,9 +30,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOCAL=${THREADLOG_LOCAL_DIR:-$ROOT/.local}
-IFS=, read -r -a KAFKA_PORTS <<<"${THREADLOG_CLUSTER_KAFKA_PORTS:-42092,42093,42094}"
-IFS=, read -r -a CTRL_PORTS <<<"${THREADLOG_CLUSTER_KAFKA_CONTROLLER_PORTS:-42192,42193,42194}"
-IFS=, read -r -a REDIS_PORTS <<<"${THREADLOG_CLUSTER_REDIS_PORTS:-42301,42302,42303,42304,42305,42306}"
+IFS=, read -r -a KAFKA_PORTS <<<"${THREADLOG_CLUSTER_KAFKA_PORTS:-21092,21093,21094}"
+IFS=, read -r -a CTRL_PORTS <<<"${THREADLOG_CLUSTER_KAFKA_CONTROLLER_PORTS:-21192,21193,21194}"
+IFS=, read -r -a REDIS_PORTS <<<"${THREADLOG_CLUSTER_REDIS_PORTS:-21301,21302,21303,21304,21305,21306}"
 IFS=, read -r -a BUS_PORTS <<<"${THREADLOG_CLUSTER_REDIS_BUS_PORTS:-22301,22302,22303,22304,22305,22306}"
 KAFKA_HEAP=${THREADLOG_CLUSTER_KAFKA_HEAP:-320m}
 KAFKA_VERSION=${THREADLOG_KAFKA_VERSION:-4.1.1}
@@ -73,9 +74,10 @@ stop() { # name
   rm -f "$f"
 }
 
-# Our ports sit inside Linux' ephemeral range (32768-60999): a client socket elsewhere on the
-# machine can hold one for a moment, and a server started then dies with "Address already in
-# use". So a node that exits during start-up is started again, a few times, before giving up.
+# Ports set inside Linux' ephemeral range (32768-60999) can be held by a client socket elsewhere
+# on the machine (the defaults are below it: two CI runs failed on a default Redis port there), and
+# a server started then dies with "Address already in use". So a node that exits during start-up
+# is started again, a few times, before giving up.
 wait_started() { # name seconds ready-command... ; the node's start command is in START_CMD_<name>
   local name=$1 secs=$2; shift 2
   local deadline=$((SECONDS + secs)) attempts=0

@@ -165,7 +165,7 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): ThreadlogEnv {
         parseClusterNodes([from]);
         natMap[from.trim()] = parseClusterNodes([to])[0]!;
       } catch (err) {
-        throw new Error(`invalid environment: THREADLOG_REDIS_CLUSTER_NAT_MAP: ${err instanceof Error ? err.message : String(err)} (e.g. 172.28.0.31:6379=127.0.0.1:42301,...)`);
+        throw new Error(`invalid environment: THREADLOG_REDIS_CLUSTER_NAT_MAP: ${err instanceof Error ? err.message : String(err)} (e.g. 172.28.0.31:6379=127.0.0.1:21301,...)`);
       }
     }
   }

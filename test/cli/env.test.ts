@@ -50,10 +50,10 @@ describe('parseEnv', () => {
   });
 
   it('takes a NAT map for a cluster whose nodes announce addresses the client cannot reach', () => {
-    const env = parseEnv({ THREADLOG_REDIS_CLUSTER_NODES: '127.0.0.1:42301', THREADLOG_REDIS_CLUSTER_NAT_MAP: '172.28.0.31:6379=127.0.0.1:42301, 172.28.0.32:6379=127.0.0.1:42302' });
+    const env = parseEnv({ THREADLOG_REDIS_CLUSTER_NODES: '127.0.0.1:21301', THREADLOG_REDIS_CLUSTER_NAT_MAP: '172.28.0.31:6379=127.0.0.1:21301, 172.28.0.32:6379=127.0.0.1:21302' });
     expect(redisConnection(env)).toEqual({
-      clusterNodes: ['127.0.0.1:42301'],
-      clusterOptions: { natMap: { '172.28.0.31:6379': { host: '127.0.0.1', port: 42301 }, '172.28.0.32:6379': { host: '127.0.0.1', port: 42302 } } },
+      clusterNodes: ['127.0.0.1:21301'],
+      clusterOptions: { natMap: { '172.28.0.31:6379': { host: '127.0.0.1', port: 21301 }, '172.28.0.32:6379': { host: '127.0.0.1', port: 21302 } } },
     });
     expect(() => parseEnv({ THREADLOG_REDIS_CLUSTER_NAT_MAP: '172.28.0.31:6379' })).toThrow(/THREADLOG_REDIS_CLUSTER_NAT_MAP.*announced=reachable/);
     expect(() => parseEnv({ THREADLOG_REDIS_CLUSTER_NAT_MAP: '172.28.0.31:6379=localhost' })).toThrow(/THREADLOG_REDIS_CLUSTER_NAT_MAP.*host:port/);

@@ -31,8 +31,8 @@ const ports = (v: string | undefined, d: string): number[] => (v ?? d).split(','
 
 export function clusterEndpoints(env: NodeJS.ProcessEnv = process.env): ClusterEndpoints {
   return {
-    kafkaBrokers: ports(env.THREADLOG_CLUSTER_KAFKA_PORTS, '42092,42093,42094').map((p) => `127.0.0.1:${p}`),
-    redisNodes: ports(env.THREADLOG_CLUSTER_REDIS_PORTS, '42301,42302,42303,42304,42305,42306').map((p) => `127.0.0.1:${p}`),
+    kafkaBrokers: ports(env.THREADLOG_CLUSTER_KAFKA_PORTS, '21092,21093,21094').map((p) => `127.0.0.1:${p}`),
+    redisNodes: ports(env.THREADLOG_CLUSTER_REDIS_PORTS, '21301,21302,21303,21304,21305,21306').map((p) => `127.0.0.1:${p}`),
     mongoUrl: env.THREADLOG_MONGO_URL ?? `mongodb://127.0.0.1:${env.THREADLOG_MONGO_PORT ?? '27018'}/`,
     localDir: env.THREADLOG_LOCAL_DIR ?? path.join(root, '.local'),
   };
