@@ -178,13 +178,17 @@ async function main(): Promise<void> {
       const of = (label: Cell['saver']) => cells.filter((c) => c.saver === label && c.threads === threads && c.mode === mode);
       const memory = median(of('MemorySaver').map((c) => c.stepsPerSec));
       const memoryCpu = median(of('MemorySaver').map((c) => c.cpuMsPerStep));
+      // --threadlog-only runs no MemorySaver cells: no baseline, no ratio (not "Infinityx")
+      const hasBaseline = of('MemorySaver').length > 0;
+      const ratio = (x: number, base: number): number | null => (hasBaseline ? x / base : null);
+      const shown = (r: number | null): string => (r === null ? '—' : `${r.toFixed(2)}x`);
       for (const label of SAVERS) {
         const cs = of(label);
         const sps = median(cs.map((c) => c.stepsPerSec));
         const cpu = median(cs.map((c) => c.cpuMsPerStep));
         const f = (k: 'getTuple' | 'put' | 'putWrites') => `${median(cs.map((c) => c[k].p50)).toFixed(2)} / ${median(cs.map((c) => c[k].p99)).toFixed(2)}`;
-        table.push([`${threads} × ${steps}`, mode, label, `${sps.toFixed(0)} (${cs.map((c) => c.stepsPerSec.toFixed(0)).join(', ')})`, (cpu * 1000).toFixed(0), (median(cs.map((c) => c.serversCpuMsPerStep)) * 1000).toFixed(0), f('getTuple'), f('put'), f('putWrites'), `${(sps / memory).toFixed(2)}x`, `${(cpu / memoryCpu).toFixed(2)}x`]);
-        rows.push({ mode, threads, steps, saver: label, stepsPerSec: sps, cpuMsPerStep: cpu, ratioToMemory: sps / memory, cpuRatioToMemory: cpu / memoryCpu });
+        table.push([`${threads} × ${steps}`, mode, label, `${sps.toFixed(0)} (${cs.map((c) => c.stepsPerSec.toFixed(0)).join(', ')})`, (cpu * 1000).toFixed(0), (median(cs.map((c) => c.serversCpuMsPerStep)) * 1000).toFixed(0), f('getTuple'), f('put'), f('putWrites'), shown(ratio(sps, memory)), shown(ratio(cpu, memoryCpu))]);
+        rows.push({ mode, threads, steps, saver: label, stepsPerSec: sps, cpuMsPerStep: cpu, ratioToMemory: ratio(sps, memory), cpuRatioToMemory: ratio(cpu, memoryCpu) });
       }
     }
   }
