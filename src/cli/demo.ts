@@ -135,11 +135,10 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
     loopDelay.disable();
     bar.stop();
 
-    const totalLag = (h: Awaited<ReturnType<CheckpointStore['health']>>): number => Object.values(h.lag).reduce((a, b) => a + b, 0);
     const lag = totalLag(await store.health());
     // the projector (at a lower priority) gets the cores now: let it catch up, so the next run
     // does not start behind and the timeline below is projected
-    const caughtUp = await waitForProjection(store, totalLag, CATCH_UP_MS, opts.json);
+    const caughtUp = await waitForProjection(store, CATCH_UP_MS, opts.json);
     const health = await store.health();
     const stats = store.stats();
     const hits = stats.hits.l1 + stats.hits.l2 + stats.hits.l3;
@@ -184,7 +183,10 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
 const CATCH_UP_MS = 120_000;
 
 /** seconds until the projector's lag is 0 (undefined: not within `timeoutMs`), with progress on stderr */
-async function waitForProjection(store: CheckpointStore, totalLag: (h: Awaited<ReturnType<CheckpointStore['health']>>) => number, timeoutMs: number, quiet: boolean): Promise<number | undefined> {
+/** events not yet projected, over every partition */
+const totalLag = (h: Awaited<ReturnType<CheckpointStore['health']>>): number => Object.values(h.lag).reduce((a, b) => a + b, 0);
+
+async function waitForProjection(store: CheckpointStore, timeoutMs: number, quiet: boolean): Promise<number | undefined> {
   const started = performance.now();
   let left = totalLag(await store.health());
   const bar = left === 0 || quiet ? undefined : new cliProgress.SingleBar({ format: ' projecting {bar} {value}/{total} events | {eta_formatted} left', hideCursor: true, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 5_000, stream: process.stderr }, cliProgress.Presets.shades_classic);
