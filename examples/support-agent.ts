@@ -42,7 +42,11 @@ export interface GraphOptions {
   messageBytes?: number;
   /** ask a human to approve every Nth turn (0: never) */
   reviewEvery?: number;
-  /** the agent node waits this long, as a model call would (0: it answers at once) */
+  /**
+   * the agent node waits this long on average, as a model call would (0: it answers at once);
+   * each call draws from ½× to 1½× of it, as model latencies vary: a fixed wait would keep every
+   * agent of a fleet in lock-step, all waking in the same millisecond, which no real fleet does
+   */
   thinkMs?: number;
 }
 
@@ -65,7 +69,7 @@ export function buildSupportAgent(checkpointer: BaseCheckpointSaver, options: Gr
 
   return new StateGraph(State)
     .addNode('agent', async (s: S) => {
-      if (thinkMs > 0) await new Promise((r) => setTimeout(r, thinkMs));
+      if (thinkMs > 0) await new Promise((r) => setTimeout(r, thinkMs * (0.5 + Math.random())));
       const last = s.messages[s.messages.length - 1];
       const calls = s.messages.filter((m) => m.role === 'tool').length;
       const wantsTool = last?.role === 'user' || (last?.role === 'tool' && calls % toolCallsPerTurn !== 0);

@@ -83,7 +83,7 @@ async function stopProjector(child: ChildProcess): Promise<void> {
 export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise<number> {
   await runStackScript('up');
   const out = (s: string): boolean => process.stdout.write(s + '\n');
-  out(`\nthreadlog demo: ${opts.agents} agents × ${opts.turns} turns, ~${opts.messageBytes} B messages, ${opts.thinkMs > 0 ? `${opts.thinkMs} ms per model call` : 'no model latency (agents run flat out)'}, projector at nice ${opts.projectorNice}`);
+  out(`\nthreadlog demo: ${opts.agents} agents × ${opts.turns} turns, ~${opts.messageBytes} B messages, ${opts.thinkMs > 0 ? `~${opts.thinkMs} ms per model call` : 'no model latency (agents run flat out)'}, projector at nice ${opts.projectorNice}`);
   const projector = startProjector(env);
   // In production projectors run on other machines; here they share the agents' cores. A
   // lower priority lets the agents (and Kafka, which acknowledges their saves) go first; the

@@ -59,7 +59,7 @@ program
   .option('--message-bytes <n>', 'approximate size of each message', int, 400)
   .option('--tool-calls <n>', 'tool calls per turn', int, 1)
   .option('--review-every <n>', 'interrupt for a human review every Nth turn (0: never)', int, 3)
-  .option('--think-ms <n>', 'each agent step waits this long, as a model call would (0: agents run flat out)', int, 0)
+  .option('--think-ms <n>', 'each agent step waits about this long (½× to 1½×), as a model call would (0: agents run flat out)', int, 0)
   .option('--projector-nice <n>', 'CPU niceness of the projector process, 0-19 (production runs it on other machines; 0: the agents\' priority)', niceness, 10)
   .option('--json', 'print the summary as JSON')
   .action(async (opts: { agents: number; turns: number; messageBytes: number; toolCalls: number; reviewEvery: number; thinkMs: number; projectorNice: number; json?: boolean }) => {
