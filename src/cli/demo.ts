@@ -138,7 +138,7 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
     const lag = totalLag(await store.health());
     // the projector (at a lower priority) gets the cores now: let it catch up, so the next run
     // does not start behind and the timeline below is projected
-    const caughtUp = await waitForProjection(store, CATCH_UP_MS, opts.json);
+    const caughtUp = await waitForProjection(store, lag, CATCH_UP_MS, opts.json);
     const health = await store.health();
     const stats = store.stats();
     const hits = stats.hits.l1 + stats.hits.l2 + stats.hits.l3;
@@ -182,13 +182,16 @@ export async function demoCommand(env: ThreadlogEnv, opts: DemoOptions): Promise
 
 const CATCH_UP_MS = 120_000;
 
-/** seconds until the projector's lag is 0 (undefined: not within `timeoutMs`), with progress on stderr */
 /** events not yet projected, over every partition */
 const totalLag = (h: Awaited<ReturnType<CheckpointStore['health']>>): number => Object.values(h.lag).reduce((a, b) => a + b, 0);
 
-async function waitForProjection(store: CheckpointStore, timeoutMs: number, quiet: boolean): Promise<number | undefined> {
+/**
+ * Seconds until the projector's lag is 0 (undefined: not within `timeoutMs`), with progress on
+ * stderr; `lag` is the lag just read.
+ */
+async function waitForProjection(store: CheckpointStore, lag: number, timeoutMs: number, quiet: boolean): Promise<number | undefined> {
   const started = performance.now();
-  let left = totalLag(await store.health());
+  let left = lag;
   const bar = left === 0 || quiet ? undefined : new cliProgress.SingleBar({ format: ' projecting {bar} {value}/{total} events | {eta_formatted} left', hideCursor: true, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 5_000, stream: process.stderr }, cliProgress.Presets.shades_classic);
   const total = left;
   bar?.start(total, 0);

@@ -31,8 +31,11 @@ export interface WatermarkWaiter {
   watch(): Promise<void>;
   /** the highest watermark seen for a partition (NONE if none) */
   known(partition: number): bigint;
-  /** fresh watermarks: Redis, else MongoDB's applied offsets */
-  refresh(): Promise<Map<number, bigint>>;
+  /**
+   * fresh watermarks: Redis, else MongoDB's applied offsets; MongoDB's too when Redis has none
+   * for one of the partitions in `need` (Redis lost it: a restart, a flush, an eviction)
+   */
+  refresh(need?: Iterable<number>): Promise<Map<number, bigint>>;
   close(): Promise<void>;
 }
 
@@ -66,12 +69,19 @@ export function createWatermarkWaiter(o: WatermarkWaiterOptions): WatermarkWaite
     return subscribing;
   }
 
-  async function refresh(): Promise<Map<number, bigint>> {
+  async function refresh(need: Iterable<number> = []): Promise<Map<number, bigint>> {
     const cache = o.cache;
     const fromRedis = cache === undefined ? { ok: false as const } : await o.guard.call('reading watermarks', () => cache.getWatermarks(o.topic));
-    const fresh = fromRedis.ok ? fromRedis.value : await o.projection.getAppliedOffsets(o.topic);
-    for (const [p, off] of fresh) learn(p, BigInt(off));
-    return new Map([...fresh].map(([p, off]) => [p, BigInt(off)]));
+    const fresh = new Map<number, bigint>();
+    const take = (offsets: Map<number, string>): void => {
+      for (const [p, off] of offsets) if (BigInt(off) > (fresh.get(p) ?? NONE)) fresh.set(p, BigInt(off));
+    };
+    if (fromRedis.ok) take(fromRedis.value);
+    // A watermark Redis lost comes back only with the projector's next batch on its partition:
+    // an idle one would hold its reads until they time out. MongoDB keeps the applied offsets.
+    if (!fromRedis.ok || [...need].some((p) => !fresh.has(p))) take(await o.projection.getAppliedOffsets(o.topic));
+    for (const [p, off] of fresh) learn(p, off);
+    return fresh;
   }
 
   const behind = (required: ReadonlyMap<number, bigint>): boolean => {
@@ -97,7 +107,7 @@ export function createWatermarkWaiter(o: WatermarkWaiterOptions): WatermarkWaite
       if (!behind(required)) return;
       const deadline = Date.now() + timeoutMs;
       await ensureSubscribed();
-      await refresh();
+      await refresh(required.keys());
       while (behind(required)) {
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
@@ -111,7 +121,7 @@ export function createWatermarkWaiter(o: WatermarkWaiterOptions): WatermarkWaite
         const moved = await signal(Math.min(remaining, live ? o.slowPollMs : o.mongoPollMs));
         if (!moved) {
           await ensureSubscribed();
-          await refresh();
+          await refresh(required.keys());
         }
       }
     },

@@ -34,7 +34,7 @@ export function createLiveFeed(o: LiveFeedOptions): LiveFeed {
     let cur = NONE;
     try {
       await o.waiter.watch();
-      cur = (await o.waiter.refresh()).get(p) ?? o.waiter.known(p);
+      cur = (await o.waiter.refresh([p])).get(p) ?? o.waiter.known(p);
     } catch (e) {
       o.logger.warn({ err: e, partition: p }, 'reading watermarks');
     }
