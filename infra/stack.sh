@@ -257,7 +257,10 @@ start_redis() {
   local logfile=$LOGS/redis.log
   mkdir -p "$DATA/redis"
   log "starting redis"
-  # A cache: no persistence, so a restart starts cold, which the SDK must tolerate anyway.
+  # A cache: no persistence, so a restart starts cold, which the SDK must tolerate anyway. A
+  # dump.rdb left by an explicit SAVE (test/store/erasure-on-disk.int.test.ts forces one) would be
+  # loaded at start and bring back older heads and watermarks than the projection's: removed.
+  rm -f "$DATA/redis/dump.rdb"
   spawn redis "$logfile" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DATA/redis" \
     --save "" --appendonly no --daemonize no --protected-mode yes
   wait_for redis 30 "$logfile" port_open "$REDIS_PORT"
